@@ -1,0 +1,19 @@
+"""Automatic image colorization: a ResNet-encoder U-Net that predicts LAB ab from L."""
+
+from pathlib import Path
+
+__version__ = "0.1.0"
+
+# The model shipped in the repository (models/README.md is its card).
+DEFAULT_CHECKPOINT = Path(__file__).resolve().parent.parent / "models" / "colorizer.safetensors"
+
+
+def resolve_device(name: str = "auto") -> str:
+    """'auto' -> 'cuda' when a GPU is visible, else 'cpu'; other names pass through."""
+    import torch
+
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise RuntimeError(f"device {name!r} requested but no CUDA GPU is visible")
+    return name

@@ -1,0 +1,3 @@
+from colorize.cli import main
+
+raise SystemExit(main())

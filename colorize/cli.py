@@ -1,0 +1,95 @@
+"""Command line: ``colorize predict INPUT... --out DIR``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from PIL import Image, UnidentifiedImageError
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif"}
+
+
+def _expand(inputs: list[str]) -> list[Path]:
+    """Files as given; folders expanded (recursively) to the images inside."""
+    files: list[Path] = []
+    for item in inputs:
+        p = Path(item)
+        if p.is_dir():
+            files += sorted(f for f in p.rglob("*") if f.suffix.lower() in IMAGE_SUFFIXES and f.is_file())
+        else:
+            files.append(p)
+    return files
+
+
+def get_parser() -> argparse.ArgumentParser:
+    from colorize import DEFAULT_CHECKPOINT
+    from colorize.pipeline import DEFAULT_RENDER_SIZE
+
+    parser = argparse.ArgumentParser(prog="colorize", description="Colorize black-and-white photos.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("predict", help="colorize image files (or folders of them)")
+    p.add_argument("inputs", nargs="+", metavar="INPUT", help="image files or folders")
+    p.add_argument("--out", required=True, type=Path, help="folder for the results")
+    p.add_argument("--checkpoint", type=Path, default=DEFAULT_CHECKPOINT,
+                   help=f"model weights (default: {DEFAULT_CHECKPOINT})")
+    p.add_argument("--render-size", type=int, default=DEFAULT_RENDER_SIZE,
+                   help="short side, in pixels, at which the network runs (default: %(default)s)")
+    p.add_argument("--device", default="auto", help="auto, cpu or cuda (default: %(default)s)")
+    p.add_argument("--format", choices=("png", "jpg"), default="png", help="output format")
+    p.add_argument("--precision", choices=("fp32", "bf16"), default="fp32",
+                   help="network arithmetic (bf16 is faster on AMX CPUs and GPUs)")
+    return parser
+
+
+def predict(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from colorize import resolve_device
+    from colorize.checkpoint import CheckpointError, load_model
+    from colorize.pipeline import colorize
+
+    if not 16 <= args.render_size <= 2048:
+        print(f"colorize: --render-size must be between 16 and 2048, got {args.render_size}", file=sys.stderr)
+        return 2
+    try:
+        model, meta = load_model(args.checkpoint, device=resolve_device(args.device))
+    except (CheckpointError, RuntimeError) as exc:
+        print(f"colorize: {exc}", file=sys.stderr)
+        return 2
+    files = _expand(args.inputs)
+    if not files:
+        print("colorize: no input images found", file=sys.stderr)
+        return 2
+    args.out.mkdir(parents=True, exist_ok=True)
+    failed = 0
+    bar = tqdm(files, unit="img", desc="colorizing", file=sys.stderr)
+    for path in bar:
+        try:
+            with Image.open(path) as img:
+                img.load()
+                result = colorize(img, model, render_size=args.render_size, precision=args.precision)
+        except (FileNotFoundError, IsADirectoryError, PermissionError) as exc:
+            failed += 1
+            bar.write(f"skipped {path}: cannot open ({exc.strerror or exc})", file=sys.stderr)
+            continue
+        except (UnidentifiedImageError, Image.DecompressionBombError, OSError, ValueError, SyntaxError) as exc:
+            failed += 1
+            bar.write(f"skipped {path}: not a readable image ({exc})", file=sys.stderr)
+            continue
+        target = args.out / f"{path.stem}.{args.format}"
+        if args.format == "jpg":
+            result.convert("RGB").save(target, quality=92)
+        else:
+            result.save(target)
+    done = len(files) - failed
+    print(f"colorized {done} of {len(files)} images into {args.out}", file=sys.stderr)
+    return 1 if failed else 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = get_parser().parse_args(argv)
+    if args.command == "predict":
+        return predict(args)
+    return 2

@@ -1,0 +1,104 @@
+"""sRGB <-> CIE LAB (D65, 2 degree observer) in torch, and the network's L/ab normalisation.
+
+This is the only colour-space code in the project: training, evaluation and serving all call it.
+The formulas and constants follow scikit-image's ``rgb2lab``/``lab2rgb`` so results can be checked
+against it. Tensors are batched NCHW (or CHW); the channel dimension is -3. The device and floating
+dtype of the input are kept.
+"""
+
+from __future__ import annotations
+
+import torch
+
+# Linear sRGB -> XYZ (sRGB primaries, D65 white), the matrix scikit-image uses.
+_XYZ_FROM_RGB = (
+    (0.412453, 0.357580, 0.180423),
+    (0.212671, 0.715160, 0.072169),
+    (0.019334, 0.119193, 0.950227),
+)
+_WHITE_D65 = (0.95047, 1.0, 1.08883)
+
+# Network normalisation: L in [0, 100] -> [-1, 1]; ab in LAB units -> ab / AB_SCALE.
+L_CENTER = 50.0
+L_SCALE = 50.0
+AB_SCALE = 110.0
+
+
+def _matrix(rows, like: torch.Tensor) -> torch.Tensor:
+    return torch.tensor(rows, dtype=torch.float64).to(device=like.device, dtype=like.dtype)
+
+
+def _apply_matrix(m: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    # x: (..., 3, H, W); contract the channel dimension with the 3x3 matrix.
+    return torch.einsum("ij,...jhw->...ihw", m, x)
+
+
+def _float(x: torch.Tensor) -> torch.Tensor:
+    return x if x.is_floating_point() else x.float()
+
+
+def rgb_to_lab(rgb: torch.Tensor) -> torch.Tensor:
+    """sRGB in [0, 1] (..., 3, H, W) -> LAB with L in [0, 100] and a, b in about [-128, 127]."""
+    rgb = _float(rgb)
+    if rgb.shape[-3] != 3:
+        raise ValueError(f"rgb_to_lab expects 3 channels in dim -3, got shape {tuple(rgb.shape)}")
+    lin = torch.where(
+        rgb > 0.04045, ((rgb.clamp_min(0.04045) + 0.055) / 1.055) ** 2.4, rgb / 12.92
+    )
+    xyz = _apply_matrix(_matrix(_XYZ_FROM_RGB, rgb), lin)
+    white = torch.tensor(_WHITE_D65, device=rgb.device, dtype=rgb.dtype).view(3, 1, 1)
+    t = xyz / white
+    f = torch.where(t > 0.008856, t.clamp_min(0.008856) ** (1.0 / 3.0), 7.787 * t + 16.0 / 116.0)
+    fx, fy, fz = f.unbind(-3)
+    lightness = 116.0 * fy - 16.0
+    a = 500.0 * (fx - fy)
+    b = 200.0 * (fy - fz)
+    return torch.stack((lightness, a, b), dim=-3)
+
+
+def lab_to_rgb(lab: torch.Tensor) -> torch.Tensor:
+    """LAB (..., 3, H, W) -> sRGB clipped to [0, 1]."""
+    lab = _float(lab)
+    if lab.shape[-3] != 3:
+        raise ValueError(f"lab_to_rgb expects 3 channels in dim -3, got shape {tuple(lab.shape)}")
+    lightness, a, b = lab.unbind(-3)
+    fy = (lightness + 16.0) / 116.0
+    fx = a / 500.0 + fy
+    fz = (fy - b / 200.0).clamp_min(0.0)  # as scikit-image: negative z is set to 0
+    f = torch.stack((fx, fy, fz), dim=-3)
+    t = torch.where(f > 0.2068966, f**3, (f - 16.0 / 116.0) / 7.787)
+    white = torch.tensor(_WHITE_D65, device=lab.device, dtype=lab.dtype).view(3, 1, 1)
+    xyz = t * white
+    rgb_from_xyz = torch.linalg.inv(_matrix(_XYZ_FROM_RGB, lab).double()).to(lab.dtype)
+    lin = _apply_matrix(rgb_from_xyz, xyz)
+    rgb = torch.where(
+        lin > 0.0031308, 1.055 * lin.clamp_min(0.0031308) ** (1.0 / 2.4) - 0.055, 12.92 * lin
+    )
+    return rgb.clamp(0.0, 1.0)
+
+
+def normalize_l(lightness: torch.Tensor) -> torch.Tensor:
+    """L in [0, 100] -> network input in [-1, 1]."""
+    return (lightness - L_CENTER) / L_SCALE
+
+
+def normalize_ab(ab: torch.Tensor) -> torch.Tensor:
+    """ab in LAB units -> the network's output scale (about [-1, 1])."""
+    return ab / AB_SCALE
+
+
+def denormalize_ab(ab_norm: torch.Tensor) -> torch.Tensor:
+    """The network's output scale -> ab in LAB units."""
+    return ab_norm * AB_SCALE
+
+
+def rgb_to_lightness(rgb: torch.Tensor) -> torch.Tensor:
+    """sRGB in [0, 1] (..., 3, H, W) -> L only (..., 1, H, W); the same formula as rgb_to_lab."""
+    rgb = _float(rgb)
+    lin = torch.where(
+        rgb > 0.04045, ((rgb.clamp_min(0.04045) + 0.055) / 1.055) ** 2.4, rgb / 12.92
+    )
+    y_row = _matrix(_XYZ_FROM_RGB[1:2], rgb)  # Y's white is 1.0
+    t = _apply_matrix(y_row, lin)
+    f = torch.where(t > 0.008856, t.clamp_min(0.008856) ** (1.0 / 3.0), 7.787 * t + 16.0 / 116.0)
+    return 116.0 * f - 16.0

@@ -1,0 +1,120 @@
+"""Full-resolution colorization: predict ab at a small render size, join it with the full-res L.
+
+Only the network runs at ``render_size``; the input's own L is kept at full resolution, so the
+result has the input's size and lightness, and a 12 MP photo costs a small network pass plus
+O(pixels) colour conversion done in row strips (bounded memory).
+"""
+
+from __future__ import annotations
+
+import time
+from contextlib import contextmanager, nullcontext
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image, ImageOps
+
+from colorize import lab
+
+DEFAULT_RENDER_SIZE = 256
+MAX_ASPECT_FACTOR = 3  # the long side of the render is at most 3 x render_size
+_STRIP_PIXELS = 1 << 20  # rows per strip are chosen so a strip holds about 1 MP
+
+_SIXTEEN_BIT = {"I;16", "I;16L", "I;16B", "I;16N", "I"}
+
+
+@contextmanager
+def _timed(timings: dict | None, key: str):
+    start = time.perf_counter()
+    yield
+    if timings is not None:
+        timings[key] = timings.get(key, 0.0) + (time.perf_counter() - start) * 1000.0
+
+
+def render_shape(height: int, width: int, render_size: int) -> tuple[int, int]:
+    """The size the network sees: short side ``render_size`` (never up-scaled), long side capped."""
+    scale = min(1.0, render_size / min(height, width),
+                MAX_ASPECT_FACTOR * render_size / max(height, width))
+    return max(1, round(height * scale)), max(1, round(width * scale))
+
+
+def split_alpha(image: Image.Image) -> tuple[Image.Image, Image.Image | None]:
+    """Apply EXIF orientation; return the image and its alpha channel (or None)."""
+    image = ImageOps.exif_transpose(image)
+    alpha = None
+    if image.mode in ("LA", "RGBA", "PA") or (image.mode == "P" and "transparency" in image.info):
+        alpha = image.convert("RGBA").getchannel("A")
+    return image, alpha
+
+
+def _strips(height: int, width: int):
+    rows = max(1, _STRIP_PIXELS // max(1, width))
+    for top in range(0, height, rows):
+        yield top, min(height, top + rows)
+
+
+def lightness_of(image: Image.Image) -> torch.Tensor:
+    """Full-resolution L (1, 1, H, W) float32 of any PIL mode (colour is reduced to its luminance)."""
+    w, h = image.size
+    if image.mode in _SIXTEEN_BIT or image.mode == "F":
+        grey = np.asarray(image, dtype=np.float32)
+        grey = grey if image.mode == "F" else grey / 65535.0
+        arr = np.clip(grey, 0.0, 1.0)[..., None]
+    elif image.mode in ("L", "LA", "1"):
+        arr = np.array(image.convert("L"))[..., None]
+    else:
+        arr = np.array(image.convert("RGB"))
+    out = torch.empty(1, 1, h, w)
+    scale = 255.0 if arr.dtype == np.uint8 else 1.0
+    for top, bottom in _strips(h, w):
+        strip = torch.from_numpy(np.ascontiguousarray(arr[top:bottom])).permute(2, 0, 1).float()
+        strip = (strip / scale).expand(3, -1, -1)
+        out[0, :, top:bottom] = lab.rgb_to_lightness(strip)
+    return out
+
+
+def predict_ab(model: torch.nn.Module, lightness: torch.Tensor, precision: str = "fp32") -> torch.Tensor:
+    """Run the network on L (N, 1, h, w) and return ab (N, 2, h, w) float32 on the CPU."""
+    device = next(model.parameters()).device
+    autocast = (torch.autocast(device_type=device.type, dtype=torch.bfloat16)
+                if precision == "bf16" else nullcontext())
+    with torch.inference_mode(), autocast:
+        ab = model(lightness.to(device))
+    return ab.float().cpu()
+
+
+def colorize(image: Image.Image, model: torch.nn.Module, render_size: int = DEFAULT_RENDER_SIZE,
+             precision: str = "fp32", timings: dict | None = None) -> Image.Image:
+    """Colorize a PIL image of any size and mode; returns RGB (or RGBA) at the input's resolution."""
+    with _timed(timings, "preprocess_ms"):
+        image, alpha = split_alpha(image)
+        w, h = image.size
+        lightness = lightness_of(image)
+        rh, rw = render_shape(h, w, render_size)
+        small = lightness
+        if (rh, rw) != (h, w):
+            small = F.interpolate(lightness, size=(rh, rw), mode="bilinear",
+                                  align_corners=False, antialias=True)
+    with _timed(timings, "network_ms"):
+        ab_small = predict_ab(model, small, precision)
+    with _timed(timings, "postprocess_ms"):
+        rgb = join_lightness_ab(lightness, ab_small)
+        result = Image.fromarray(rgb, "RGB")
+        if alpha is not None:
+            result.putalpha(alpha)
+    return result
+
+
+def join_lightness_ab(lightness: torch.Tensor, ab_small: torch.Tensor) -> np.ndarray:
+    """Up-sample ab onto the full-resolution L and convert to uint8 RGB (H, W, 3)."""
+    h, w = lightness.shape[-2:]
+    ab = ab_small
+    if ab.shape[-2:] != (h, w):
+        ab = F.interpolate(ab_small, size=(h, w), mode="bilinear", align_corners=False)
+    out = np.empty((h, w, 3), dtype=np.uint8)
+    for top, bottom in _strips(h, w):
+        lab_strip = torch.cat((lightness[0, :, top:bottom], ab[0, :, top:bottom]), dim=0)
+        rgb = lab.lab_to_rgb(lab_strip).mul_(255.0).round_().to(torch.uint8)
+        out[top:bottom] = rgb.permute(1, 2, 0).numpy()
+    return out

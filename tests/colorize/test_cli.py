@@ -1,0 +1,45 @@
+import subprocess
+import sys
+
+import numpy as np
+from PIL import Image
+
+from colorize import cli
+from tests.conftest import natural_image
+
+
+def test_predict_many_files_and_a_bad_one(tmp_path, tiny_checkpoint, capsys):
+    src = tmp_path / "in"
+    (src / "sub").mkdir(parents=True)
+    natural_image(60, 90, seed=1).convert("L").save(src / "a.jpg")
+    natural_image(33, 21, seed=2).convert("L").save(src / "sub" / "b.png")
+    (src / "broken.jpg").write_text("this is not an image")
+    out = tmp_path / "out"
+    code = cli.main(["predict", str(src), str(tmp_path / "missing.png"), "--out", str(out),
+                     "--checkpoint", tiny_checkpoint, "--render-size", "32", "--device", "cpu"])
+    err = capsys.readouterr().err
+    assert code == 1  # some inputs failed, the rest were done
+    assert "broken.jpg: not a readable image" in err and "missing.png: cannot open" in err
+    assert "colorized 2 of 4" in err
+    assert Image.open(out / "a.png").size == (90, 60)
+    assert Image.open(out / "b.png").size == (21, 33)
+
+
+def test_missing_checkpoint_is_a_clear_error(tmp_path, capsys):
+    natural_image(10, 10).save(tmp_path / "x.png")
+    code = cli.main(["predict", str(tmp_path / "x.png"), "--out", str(tmp_path / "o"),
+                     "--checkpoint", str(tmp_path / "nope.safetensors")])
+    assert code == 2 and "checkpoint not found" in capsys.readouterr().err
+
+
+def test_module_entry_point_jpeg_output(tmp_path, tiny_checkpoint):
+    natural_image(48, 64).convert("L").save(tmp_path / "g.png")
+    proc = subprocess.run(
+        [sys.executable, "-m", "colorize", "predict", str(tmp_path / "g.png"), "--out", str(tmp_path / "o"),
+         "--checkpoint", tiny_checkpoint, "--format", "jpg", "--render-size", "32"],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    out = Image.open(tmp_path / "o" / "g.jpg")
+    assert out.format == "JPEG" and out.size == (64, 48)
+    assert np.asarray(out).ndim == 3

@@ -1,0 +1,47 @@
+"""Shared fixtures: small random-weight checkpoints and test images made on the fly (no ../shared)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+
+def random_colour_model(name: str = "unet_resnet18", seed: int = 0):
+    """A model whose head is random (not zero), so it predicts visible colour."""
+    from colorize.models import create_model
+
+    torch.manual_seed(seed)
+    model = create_model(name)
+    with torch.no_grad():
+        model.head.weight.normal_(0.0, 0.05)
+        model.head.bias.uniform_(-0.2, 0.2)
+    return model.eval()
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoint(tmp_path_factory) -> str:
+    """A random-weight unet_resnet18 saved with save_model (fp16 storage keeps it small)."""
+    from colorize.checkpoint import save_model
+
+    path = tmp_path_factory.mktemp("ckpt") / "tiny.safetensors"
+    save_model(random_colour_model(), path, {"training": {"data": "none (random weights, for tests)"}},
+               dtype=torch.float16)
+    return str(path)
+
+
+def natural_image(height: int = 96, width: int = 128, seed: int = 0) -> Image.Image:
+    """A smooth, photo-like colour image: gradients, a disc and noise."""
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:height, 0:width].astype(np.float32)
+    r = 0.5 + 0.5 * np.sin(x / max(width, 1) * 3.0 + seed)
+    g = 0.5 + 0.5 * np.cos(y / max(height, 1) * 2.0)
+    b = ((x - width / 2) ** 2 + (y - height / 2) ** 2 < (min(height, width) / 3) ** 2).astype(np.float32)
+    rgb = np.stack([r, g, 0.3 + 0.6 * b], -1) + rng.normal(0, 0.03, (height, width, 3))
+    return Image.fromarray((np.clip(rgb, 0, 1) * 255).astype(np.uint8), "RGB")
+
+
+@pytest.fixture
+def photo() -> Image.Image:
+    return natural_image()
