@@ -8,7 +8,7 @@ inside the model, so a checkpoint carries it.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
@@ -114,7 +114,7 @@ class UNetColorizer(nn.Module):
             x = F.pad(x, (0, pw, 0, ph), mode="replicate")
         feats = self.encoder(x)
         y = feats[4]
-        for block, skip in zip(self.blocks, [feats[3], feats[2], feats[1], feats[0], x]):
+        for block, skip in zip(self.blocks, [feats[3], feats[2], feats[1], feats[0], x], strict=True):
             y = block(y, skip)
         ab = torch.tanh(self.head(y).float())
         return lab.denormalize_ab(ab[..., :h, :w])

@@ -20,7 +20,7 @@ def test_round_trip_is_bit_exact(saved):
     model, path, _ = saved
     loaded, meta = load_model(path)
     assert not loaded.training
-    for (k1, v1), (k2, v2) in zip(model.state_dict().items(), loaded.state_dict().items()):
+    for (k1, v1), (k2, v2) in zip(model.state_dict().items(), loaded.state_dict().items(), strict=True):
         assert k1 == k2 and torch.equal(v1, v2)
     x = torch.rand(1, 1, 40, 40) * 100
     with torch.no_grad():

@@ -1,0 +1,133 @@
+import csv
+
+import pytest
+import torch
+import yaml
+
+from colorize.checkpoint import load_model
+from training import train
+from training.config import ConfigError, build_config
+from training.data import ColourImages, ResumableSampler, list_images, split_files
+
+BASE = ["--arch", "unet_resnet18", "--batch-size", "4", "--crop-size", "32", "--workers", "0", "--seed", "3"]
+
+
+def _run(tmp_path, folder, *extra):
+    return train.main(["--data", str(folder), "--out", str(tmp_path), *BASE, *extra])
+
+
+def test_smoke_run_writes_every_output_and_resumes(tmp_path, image_folder):
+    out = tmp_path / "run"
+    assert _run(out, image_folder, "--max-steps", "4", "--val-every", "2") == 0
+    for name in ("config.yaml", "last.pt", "best.safetensors", "best.json", "train_log.csv", "val_log.csv",
+                 "loss_curve.png"):
+        assert (out / name).is_file(), name
+    assert sorted(p.name for p in (out / "samples").iterdir()) == ["step_0000002.png", "step_0000004.png"]
+    assert any((out / "tensorboard").iterdir())
+    resolved = yaml.safe_load((out / "config.yaml").read_text())
+    assert resolved["arch"] == "unet_resnet18" and resolved["max_steps"] == 4
+    model, meta = load_model(out / "best.safetensors")
+    assert meta["training"]["data"]["n_train"] > 0 and "psnr" in meta["metrics"]["validation"]
+    val = list(csv.DictReader((out / "val_log.csv").open()))
+    assert [int(r["step"]) for r in val] == [2, 4]
+    assert float(val[0]["grey_psnr"]) > 5
+
+    # continue the same run to 6 steps with --resume ...
+    assert _run(out, image_folder, "--max-steps", "6", "--val-every", "2", "--resume") == 0
+    resumed = torch.load(out / "last.pt", weights_only=False)
+    assert resumed["step"] == 6
+    # ... and it matches a run that went to 6 steps without stopping (same data order, same crops)
+    straight = tmp_path / "straight"
+    assert _run(straight, image_folder, "--max-steps", "6", "--val-every", "2") == 0
+    reference = torch.load(straight / "last.pt", weights_only=False)
+    for k, v in reference["model"].items():
+        assert torch.allclose(v.float(), resumed["model"][k].float(), atol=1e-5), k
+
+
+def test_resume_without_state_is_a_clear_error(tmp_path, image_folder, capsys):
+    assert _run(tmp_path / "empty", image_folder, "--max-steps", "2", "--resume") == 2
+    assert "last.pt does not exist" in capsys.readouterr().out
+
+
+def test_one_gan_step_updates_generator_and_critic(tmp_path, image_folder):
+    cfg = build_config(None, {"data": [str(image_folder)], "arch": "unet_resnet18", "batch_size": 2,
+                              "crop_size": 32, "workers": 0, "gan": True, "max_steps": 1,
+                              "out": str(tmp_path)})
+    trainer = train.Trainer(cfg)
+    g0 = {k: v.clone() for k, v in trainer.model.state_dict().items()}
+    c0 = {k: v.clone() for k, v in trainer.critic.state_dict().items()}
+    batch = next(iter(torch.utils.data.DataLoader(trainer.train_set, batch_size=2)))
+    row = trainer.train_step(batch)
+    assert row["d_loss"] > 0 and row["loss"] > 0
+    assert any(not torch.equal(v, trainer.model.state_dict()[k]) for k, v in g0.items())
+    assert any(not torch.equal(v, trainer.critic.state_dict()[k]) for k, v in c0.items())
+    assert all(p.requires_grad for p in trainer.critic.parameters())  # unfrozen after the generator step
+
+
+def test_gan_pretraining_skips_the_critic(tmp_path, image_folder):
+    cfg = build_config(None, {"data": [str(image_folder)], "arch": "unet_resnet18", "batch_size": 2,
+                              "crop_size": 32, "workers": 0, "gan": True, "gan_pretrain_steps": 5,
+                              "out": str(tmp_path)})
+    trainer = train.Trainer(cfg)
+    batch = next(iter(torch.utils.data.DataLoader(trainer.train_set, batch_size=2)))
+    assert trainer.train_step(batch)["d_loss"] == ""
+
+
+def test_loss_phases_follow_the_schedule(tmp_path, image_folder):
+    cfg = build_config(None, {"data": [str(image_folder)], "max_steps": 10, "finetune_fraction": 0.3,
+                              "arch": "unet_resnet18", "batch_size": 2, "out": str(tmp_path)})
+    trainer = train.Trainer(cfg)
+    phases = []
+    for step in range(10):
+        trainer.step = step
+        phases.append(trainer.phase())
+    assert phases == [1] * 7 + [2] * 3
+
+
+@pytest.mark.parametrize("yaml_text, message", [
+    ("arch: unet_resnet34\nlearning_rate: 0.1\n", "unknown config key(s): learning_rate"),
+    ("batch_size: many\n", "batch_size: expected a number"),
+    ("batch_size: 2.5\n", "batch_size: expected an integer"),
+    ("arch: unet_vgg\n", "arch: unknown model"),
+    ("precision: fp8\n", "precision: 'fp8' is not one of"),
+    ("lr: -1\n", "lr: must be > 0"),
+    ("gan: maybe\n", "gan: expected true/false"),
+])
+def test_bad_config_stops_with_a_message_naming_it(tmp_path, yaml_text, message, capsys):
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml_text)
+    with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        build_config(path, {})
+    assert train.main(["--config", str(path), "--out", str(tmp_path / "o")]) == 2
+    assert message in capsys.readouterr().out
+
+
+def test_shipped_configs_are_valid():
+    from pathlib import Path
+
+    for path in Path("training/configs").glob("*.yaml"):
+        build_config(path, {})
+
+
+def test_data_skips_grey_and_broken_and_split_is_stable(image_folder):
+    files = list_images([image_folder])
+    assert len(files) == 32  # 30 colour + grey + broken, recursively
+    train_a, val_a = split_files(files, 0.2, seed=1)
+    train_b, val_b = split_files(files, 0.2, seed=1)
+    assert val_a == val_b and not set(train_a) & set(val_a) and len(val_a) == 6
+    grey_and_broken = [f for f in files if f.name in ("grey.jpg", "broken.jpg")]
+    ds = ColourImages(grey_and_broken + files[:1], 32, train=True)
+    for i in range(3):
+        crop = ds[(i, 0)]
+        assert crop.shape == (3, 32, 32) and crop.dtype == torch.uint8
+        assert (crop[0].int() - crop[1].int()).abs().float().mean() > 1  # a colour photo, not the grey one
+
+
+def test_sampler_resumes_mid_epoch_and_splits_ranks():
+    s = ResumableSampler(10, seed=0)
+    s.set_position(epoch=2)
+    full = list(s)
+    s.set_position(epoch=2, start_sample=4)
+    assert list(s) == full[4:] and len(s) == 6
+    r0, r1 = ResumableSampler(10, 0, rank=0, world_size=2), ResumableSampler(10, 0, rank=1, world_size=2)
+    assert not {i for i, _ in r0} & {i for i, _ in r1}

@@ -1,0 +1,1 @@
+"""Training and evaluation of the colorization U-Net (the method's loss schedule, optional GAN)."""

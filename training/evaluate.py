@@ -1,0 +1,114 @@
+"""Evaluate a checkpoint (and the grey baseline) on image folders, as the service would colorize them.
+
+    python -m training.evaluate --checkpoint models/colorizer.safetensors \
+        --data ../shared/data/bench/* --json eval.json --markdown eval.md
+
+Each photo's ground truth is given to colorize.pipeline.colorize at full resolution (a colour input is
+reduced to its lightness there); the grey baseline is the same lightness with ab = 0. MSE and PSNR are
+on 0-255 RGB, SSIM as colorize.metrics.ssim, colourfulness after Hasler & Suesstrunk; all averaged per set.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, ImageOps
+from tqdm import tqdm
+
+from colorize import metrics, resolve_device
+from colorize.pipeline import DEFAULT_RENDER_SIZE, colorize, join_lightness_ab, lightness_of
+from training.data import list_images
+from training.ntire import markdown_table
+
+METRICS = ("mse", "psnr", "ssim", "colourfulness")
+
+
+def image_metrics(pred: np.ndarray, truth: torch.Tensor) -> dict:
+    """pred: (H, W, 3) uint8; truth: (1, 3, H, W) float 0-255."""
+    p = torch.from_numpy(pred).permute(2, 0, 1).unsqueeze(0).double()
+    return {"mse": metrics.mse(p, truth).item(), "psnr": metrics.psnr(p, truth).item(),
+            "ssim": metrics.ssim(p, truth).item(), "colourfulness": metrics.colourfulness(p).item()}
+
+
+def grey_baseline(image: Image.Image) -> np.ndarray:
+    """The photo's own lightness with ab = 0, as uint8 RGB."""
+    lightness = lightness_of(image)
+    return join_lightness_ab(lightness, torch.zeros(1, 2, 1, 1))
+
+
+def evaluate_folder(folder: Path, model, render_size: int, precision: str, limit: int | None) -> dict:
+    files = list_images([folder])[:limit]
+    sums = {"model": dict.fromkeys(METRICS, 0.0), "grey": dict.fromkeys(METRICS, 0.0),
+            "truth": {"colourfulness": 0.0}}
+    for path in tqdm(files, desc=folder.name, unit="img", file=sys.stderr, leave=False):
+        with Image.open(path) as img:
+            truth_img = ImageOps.exif_transpose(img).convert("RGB")
+        truth = torch.from_numpy(np.array(truth_img)).permute(2, 0, 1).unsqueeze(0).double()
+        for k, v in image_metrics(grey_baseline(truth_img), truth).items():
+            sums["grey"][k] += v
+        sums["truth"]["colourfulness"] += metrics.colourfulness(truth).item()
+        if model is not None:
+            pred = np.asarray(colorize(truth_img, model, render_size=render_size, precision=precision))
+            for k, v in image_metrics(pred, truth).items():
+                sums["model"][k] += v
+    n = len(files)
+    result = {"n": n, **{part: {k: v / max(n, 1) for k, v in vals.items()} for part, vals in sums.items()}}
+    if model is None:
+        del result["model"]
+    return result
+
+
+def get_args_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description="Evaluate a colorization checkpoint against the grey baseline.")
+    p.add_argument("--checkpoint", type=Path, help="a .safetensors checkpoint")
+    p.add_argument("--data", nargs="+", required=True, type=Path, help="one folder per evaluation set")
+    p.add_argument("--render-size", type=int, default=DEFAULT_RENDER_SIZE)
+    p.add_argument("--precision", choices=("fp32", "bf16"), default="fp32")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--limit", type=int, help="at most this many images per set")
+    p.add_argument("--json", type=Path, help="write the results as JSON")
+    p.add_argument("--markdown", type=Path, help="write the NTIRE-style table as Markdown")
+    p.add_argument("--grey-baseline-only", action="store_true", help="no checkpoint: the grey baseline only")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = get_args_parser().parse_args(argv)
+    if not args.grey_baseline_only and args.checkpoint is None:
+        print("training.evaluate: give --checkpoint, or --grey-baseline-only", file=sys.stderr)
+        return 2
+    model, meta = None, None
+    if not args.grey_baseline_only:
+        from colorize.checkpoint import CheckpointError, load_model
+
+        try:
+            model, meta = load_model(args.checkpoint, device=resolve_device(args.device))
+        except CheckpointError as exc:
+            print(f"training.evaluate: {exc}", file=sys.stderr)
+            return 2
+    missing = [str(d) for d in args.data if not d.is_dir()]
+    if missing:
+        print(f"training.evaluate: not a folder: {', '.join(missing)}", file=sys.stderr)
+        return 2
+    result = {"sets": {}, "checkpoint": meta, "render_size": args.render_size, "precision": args.precision}
+    for folder in args.data:
+        result["sets"][folder.name] = evaluate_folder(folder, model, args.render_size, args.precision, args.limit)
+    text = json.dumps(result, indent=2)
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(text + "\n")
+    table = markdown_table(result)
+    if args.markdown:
+        args.markdown.parent.mkdir(parents=True, exist_ok=True)
+        args.markdown.write_text(table)
+    print(table)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,281 @@
+"""Train the colorization U-Net: ``python -m training.train --config training/configs/default.yaml``.
+
+Phase 1 minimises L1 + lambda(1-SSIM), phase 2 (the last ``finetune_fraction`` of the steps)
+MSE + lambda(1-SSIM); ``--gan`` adds a PatchGAN critic. Runs under ``torchrun`` with DDP.
+Outputs in --out: config.yaml, last.pt (full state for --resume), best.safetensors (+ .json),
+train_log.csv, val_log.csv, tensorboard/, samples/, loss_curve.png.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import math
+import os
+import signal
+import time
+from pathlib import Path
+
+import torch
+import torch.distributed as dist
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DataLoader
+from tqdm import tqdm
+
+from colorize import lab, resolve_device
+from colorize.checkpoint import save_model
+from colorize.models import create_model
+from training.config import ConfigError, TrainConfig, build_config, save_config
+from training.critic import PatchCritic
+from training.data import ColourImages, ResumableSampler, list_images, split_files
+from training.losses import adversarial_loss, reconstruction_loss
+from training.reporting import RunLog, plot_curves
+from training.validate import validate
+
+
+def get_args_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description="Train the colorization U-Net.")
+    p.add_argument("--config", type=Path, help="YAML file (training/configs/*.yaml)")
+    p.add_argument("--data", nargs="+", help="training image folders (read recursively)")
+    p.add_argument("--val-data", help="validation folder (default: hold out --val-fraction of --data)")
+    p.add_argument("--val-fraction", type=float)
+    p.add_argument("--arch")
+    p.add_argument("--pretrained", help="'imagenet' (needs internet) or 'none'")
+    p.add_argument("--epochs", type=int)
+    p.add_argument("--max-steps", type=int)
+    p.add_argument("--batch-size", type=int)
+    p.add_argument("--crop-size", type=int)
+    p.add_argument("--lr", type=float)
+    p.add_argument("--out", help="run folder")
+    p.add_argument("--device", help="auto, cpu, cuda")
+    p.add_argument("--precision", help="auto, fp32, bf16")
+    p.add_argument("--workers", type=int)
+    p.add_argument("--val-every", type=int)
+    p.add_argument("--resume", action="store_true", default=None, help="continue from RUN_DIR/last.pt")
+    p.add_argument("--gan", action="store_true", default=None, help="add the PatchGAN critic")
+    p.add_argument("--seed", type=int)
+    return p
+
+
+def _distributed() -> tuple[int, int, int]:
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world > 1 and not dist.is_initialized():
+        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+    return (dist.get_rank() if world > 1 else 0), world, int(os.environ.get("LOCAL_RANK", "0"))
+
+
+def lr_lambda(step: int, warmup: int, total: int) -> float:
+    """Linear warm-up, then cosine decay to 2% of the peak."""
+    if step < warmup:
+        return (step + 1) / warmup
+    progress = min(1.0, (step - warmup) / max(1, total - warmup))
+    return 0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * progress))
+
+
+class Trainer:
+    def __init__(self, cfg: TrainConfig):
+        self.cfg = cfg
+        self.rank, self.world, local_rank = _distributed()
+        device = resolve_device(cfg.device)
+        if device == "cuda" and self.world > 1:
+            device = f"cuda:{local_rank}"
+            torch.cuda.set_device(device)
+        self.device = torch.device(device)
+        self.precision = cfg.precision if cfg.precision != "auto" else (
+            "bf16" if self.device.type == "cuda" else "fp32")
+        self.out = Path(cfg.out)
+        torch.manual_seed(cfg.seed)
+
+        files = list_images(cfg.data)
+        if cfg.val_data:
+            train_files, val_files = files, list_images([cfg.val_data])
+        else:
+            train_files, val_files = split_files(files, cfg.val_fraction, cfg.seed)
+        val_files = val_files[: cfg.val_max_images]
+        self.data_info = {"train": cfg.data, "n_train": len(train_files),
+                          "val": cfg.val_data or f"{cfg.val_fraction:.0%} held out of train",
+                          "n_val": len(val_files)}
+        self.train_set = ColourImages(train_files, cfg.crop_size, train=True, seed=cfg.seed)
+        self.val_set = ColourImages(val_files, cfg.val_crop_size, train=False) if val_files else None
+        self.sampler = ResumableSampler(len(self.train_set), cfg.seed, self.rank, self.world)
+        self.steps_per_epoch = len(self.sampler) // cfg.batch_size
+        if self.steps_per_epoch == 0:
+            raise ConfigError(f"batch_size {cfg.batch_size} is larger than the {len(self.train_set)} images")
+        self.total_steps = cfg.max_steps or cfg.epochs * self.steps_per_epoch
+
+        self.model = create_model(cfg.arch, pretrained=cfg.pretrained).to(self.device)
+        if cfg.channels_last:
+            self.model = self.model.to(memory_format=torch.channels_last)
+        self.net = self.model
+        if self.world > 1:
+            ids = [self.device] if self.device.type == "cuda" else None
+            self.net = DistributedDataParallel(self.model, device_ids=ids)
+        if cfg.compile:
+            self.net = torch.compile(self.net)
+        self.opt = torch.optim.AdamW(self.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        self.sched = torch.optim.lr_scheduler.LambdaLR(
+            self.opt, lambda s: lr_lambda(s, cfg.warmup_steps, self.total_steps))
+        self.critic = self.opt_c = None
+        if cfg.gan:
+            self.critic = PatchCritic().to(self.device)
+            self.opt_c = torch.optim.Adam(self.critic.parameters(), lr=cfg.critic_lr, betas=(0.5, 0.999))
+        self.step = self.epoch = self.samples_in_epoch = 0
+        self.best_psnr = -math.inf
+
+    # -- state -------------------------------------------------------------------------------
+    def state(self) -> dict:
+        return {"model": self.model.state_dict(), "optimizer": self.opt.state_dict(),
+                "scheduler": self.sched.state_dict(), "step": self.step, "epoch": self.epoch,
+                "samples_in_epoch": self.samples_in_epoch, "best_psnr": self.best_psnr,
+                "critic": self.critic.state_dict() if self.critic else None,
+                "critic_optimizer": self.opt_c.state_dict() if self.opt_c else None,
+                "args": self.cfg.to_dict(), "torch_rng": torch.get_rng_state()}
+
+    def save_last(self) -> None:
+        if self.rank == 0:
+            tmp = self.out / "last.pt.tmp"
+            torch.save(self.state(), tmp)
+            tmp.replace(self.out / "last.pt")  # atomic: a kill mid-write keeps the previous one
+
+    def load_last(self) -> None:
+        path = self.out / "last.pt"
+        if not path.exists():
+            raise FileNotFoundError(f"--resume: {path} does not exist")
+        # Our own file, written by save_last; weights_only=False is needed for optimizer state.
+        s = torch.load(path, map_location=self.device, weights_only=False)
+        self.model.load_state_dict(s["model"])
+        self.opt.load_state_dict(s["optimizer"])
+        self.sched.load_state_dict(s["scheduler"])
+        if self.critic and s.get("critic"):
+            self.critic.load_state_dict(s["critic"])
+            self.opt_c.load_state_dict(s["critic_optimizer"])
+        self.step, self.epoch = s["step"], s["epoch"]
+        self.samples_in_epoch, self.best_psnr = s["samples_in_epoch"], s["best_psnr"]
+        torch.set_rng_state(s["torch_rng"])
+
+    # -- steps -------------------------------------------------------------------------------
+    def phase(self) -> int:
+        return 1 if self.step < self.total_steps * (1 - self.cfg.finetune_fraction) else 2
+
+    def autocast(self):
+        if self.precision == "bf16":
+            return torch.autocast(self.device.type, dtype=torch.bfloat16)
+        return contextlib.nullcontext()
+
+    def train_step(self, batch: torch.Tensor) -> dict:
+        cfg = self.cfg
+        labs = lab.rgb_to_lab(batch.to(self.device, non_blocking=True).float() / 255.0)
+        lightness, target = labs[:, :1], lab.normalize_ab(labs[:, 1:])
+        if cfg.channels_last:
+            lightness = lightness.contiguous(memory_format=torch.channels_last)
+        with self.autocast():
+            pred = lab.normalize_ab(self.net(lightness))
+        recon = reconstruction_loss(pred, target, self.phase(), cfg.ssim_weight)
+        row = {"loss": recon.item(), "d_loss": ""}
+        loss = recon
+        if self.critic is not None and self.step >= cfg.gan_pretrain_steps:
+            lnorm = lab.normalize_l(lightness)
+            with self.autocast():
+                d_loss = 0.5 * (adversarial_loss(self.critic(lnorm, target), True)
+                                + adversarial_loss(self.critic(lnorm, pred.detach()), False))
+            self.opt_c.zero_grad(set_to_none=True)
+            d_loss.backward()
+            self.opt_c.step()
+            self.critic.requires_grad_(False)  # generator step with the critic frozen
+            with self.autocast():
+                g_adv = adversarial_loss(self.critic(lnorm, pred), True)
+            self.critic.requires_grad_(True)
+            loss = g_adv + cfg.gan_recon_weight * recon
+            row["d_loss"] = d_loss.item()
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        self.opt.step()
+        self.sched.step()
+        return row
+
+    def run_validation(self, log: RunLog) -> None:
+        if self.rank == 0 and self.val_set is not None:
+            m = validate(self.model, self.val_set, self.device, self.cfg, self.phase(), self.autocast,
+                         self.out / "samples" / f"step_{self.step:07d}.png")
+            log.val({"step": self.step, "epoch": self.epoch, **m})
+            if m["psnr"] > self.best_psnr:
+                self.best_psnr = m["psnr"]
+                save_model(self.model, self.out / "best.safetensors", {
+                    "training": {"config": self.cfg.to_dict(), "data": self.data_info, "step": self.step,
+                                 "epoch": self.epoch},
+                    "metrics": {"validation": m},
+                })
+        self.save_last()
+        if self.world > 1:
+            dist.barrier()
+
+    def fit(self) -> None:
+        cfg = self.cfg
+        if self.rank == 0:
+            self.out.mkdir(parents=True, exist_ok=True)
+            save_config(cfg, self.out / "config.yaml")
+        if cfg.resume:
+            self.load_last()
+        log = RunLog(self.out) if self.rank == 0 else None
+        loader_args = {"batch_size": cfg.batch_size, "drop_last": True, "num_workers": cfg.workers,
+                       "pin_memory": self.device.type == "cuda", "persistent_workers": False}
+        bar = tqdm(total=self.total_steps, initial=self.step, disable=self.rank != 0, unit="step",
+                   dynamic_ncols=True)
+        tick, seen = time.perf_counter(), 0
+        try:
+            while self.step < self.total_steps:
+                self.sampler.set_position(self.epoch, self.samples_in_epoch)
+                for batch in DataLoader(self.train_set, sampler=self.sampler, **loader_args):
+                    row = self.train_step(batch)
+                    self.step += 1
+                    self.samples_in_epoch += batch.shape[0]
+                    seen += batch.shape[0] * self.world
+                    if self.rank == 0 and (self.step % cfg.log_every == 0 or self.step == self.total_steps):
+                        rate = seen / (time.perf_counter() - tick)
+                        tick, seen = time.perf_counter(), 0
+                        row.update(step=self.step, epoch=self.epoch, phase=self.phase(), img_per_s=rate,
+                                   lr=self.sched.get_last_lr()[0])
+                        log.train(row)
+                        bar.set_postfix(loss=f"{row['loss']:.4f}", img_s=f"{rate:.1f}", phase=row["phase"])
+                    bar.update(1)
+                    if cfg.val_every and self.step % cfg.val_every == 0:
+                        self.run_validation(log)
+                    if self.step >= self.total_steps:
+                        break
+                else:  # the epoch ran to its end
+                    self.epoch, self.samples_in_epoch = self.epoch + 1, 0
+                    self.run_validation(log)
+                    continue
+                break
+            if not (cfg.val_every and self.step % cfg.val_every == 0):
+                self.run_validation(log)
+        except KeyboardInterrupt:
+            self.save_last()
+            raise
+        finally:
+            bar.close()
+            if log:
+                log.close()
+        if self.rank == 0:
+            plot_curves(self.out)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = vars(get_args_parser().parse_args(argv))
+    config_path = args.pop("config")
+    args = {k.replace("-", "_"): v for k, v in args.items()}
+    try:
+        cfg = build_config(config_path, args)
+        signal.signal(signal.SIGTERM, signal.default_int_handler)  # kill -> save last.pt, then stop
+        Trainer(cfg).fit()
+    except (ConfigError, FileNotFoundError) as exc:
+        print(f"training.train: {exc}")
+        return 2
+    except KeyboardInterrupt:
+        print("training.train: interrupted; state saved to last.pt (continue with --resume)")
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
