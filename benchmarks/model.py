@@ -1,0 +1,112 @@
+"""Network forward latency against the machine's compute floor.
+
+    python -m benchmarks.model [--checkpoint models/colorizer.safetensors] [--sizes 128 256 512] [--runs 20]
+
+For each render size: the model's FLOPs (torch.utils.flop_counter), the machine's measured matmul rate
+(fp32 and bf16, in the same run), and the median forward latency after warm-up for fp32 eager (the
+baseline) and the faster variants; each latency is also shown as a multiple of the compute floor
+(FLOPs / measured rate of the arithmetic it uses). Writes benchmarks/out/model.{md,json}.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import statistics
+import time
+from pathlib import Path
+
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+from benchmarks.machine import print_machine
+from colorize import DEFAULT_CHECKPOINT
+from colorize.checkpoint import load_model
+from colorize.models import create_model
+
+VARIANTS = {  # name -> (precision, channels_last)
+    "fp32 eager (baseline)": ("fp32", False),
+    "fp32 channels_last": ("fp32", True),
+    "bf16 autocast": ("bf16", False),
+    "bf16 autocast + channels_last": ("bf16", True),
+}
+
+
+def matmul_rate(dtype: torch.dtype, n: int = 2048, seconds: float = 1.5) -> float:
+    """Sustained dense matmul rate in GFLOP/s for n x n matrices of ``dtype``."""
+    a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
+    for _ in range(3):
+        a @ b
+    count, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        a @ b
+        count += 1
+    return 2 * n**3 * count / (time.perf_counter() - start) / 1e9
+
+
+def model_flops(model: torch.nn.Module, size: int) -> int:
+    x = torch.rand(1, 1, size, size) * 100
+    counter = FlopCounterMode(display=False)
+    with torch.inference_mode(), counter:
+        model(x)
+    return counter.get_total_flops()
+
+
+def latency_ms(model: torch.nn.Module, size: int, precision: str, channels_last: bool, runs: int) -> float:
+    x = torch.rand(1, 1, size, size) * 100
+    m = model
+    if channels_last:
+        m = model.to(memory_format=torch.channels_last)
+        x = x.contiguous(memory_format=torch.channels_last)
+    auto = torch.autocast("cpu", dtype=torch.bfloat16) if precision == "bf16" else contextlib.nullcontext()
+    times = []
+    with torch.inference_mode(), auto:
+        for i in range(runs + 3):
+            start = time.perf_counter()
+            m(x)
+            if i >= 3:
+                times.append((time.perf_counter() - start) * 1000)
+    model.to(memory_format=torch.contiguous_format)
+    return statistics.median(times)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("--checkpoint", type=Path, default=DEFAULT_CHECKPOINT)
+    p.add_argument("--sizes", type=int, nargs="+", default=[128, 256, 512])
+    p.add_argument("--runs", type=int, default=20)
+    p.add_argument("--out", type=Path, default=Path("benchmarks/out"))
+    args = p.parse_args()
+    info = print_machine()
+    if args.checkpoint.exists():
+        model, meta = load_model(args.checkpoint)
+        source = str(args.checkpoint)
+    else:  # latency does not depend on the weights' values
+        model, source = create_model("unet_resnet34").eval(), "random-weight unet_resnet34"
+    rates = {"fp32": matmul_rate(torch.float32), "bf16": matmul_rate(torch.bfloat16)}
+    print(f"matmul rate: fp32 {rates['fp32']:.0f} GFLOP/s, bf16 {rates['bf16']:.0f} GFLOP/s")
+    rows = []
+    for size in args.sizes:
+        flops = model_flops(model, size)
+        for name, (precision, cl) in VARIANTS.items():
+            ms = latency_ms(model, size, precision, cl, args.runs)
+            floor = flops / (rates[precision] * 1e9) * 1000
+            rows.append({"size": size, "variant": name, "gflops": flops / 1e9, "median_ms": ms,
+                         "floor_ms": floor, "x_floor": ms / floor})
+            print(f"{size:4d}^2 {name:32s} {ms:8.1f} ms  floor {floor:6.1f} ms  ({ms / floor:.2f}x floor)")
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "model.json").write_text(json.dumps(
+        {"machine": info, "model": source, "matmul_gflops": rates, "results": rows}, indent=2))
+    base = {r["size"]: r["median_ms"] for r in rows if r["variant"].startswith("fp32 eager")}
+    lines = [f"Model: {source}. Machine: {info['cpu']}, {info['cores']} cores, torch {info['torch']}. "
+             f"Measured matmul rate: fp32 {rates['fp32']:.0f} GFLOP/s, bf16 {rates['bf16']:.0f} GFLOP/s.", "",
+             "| render size | variant | GFLOPs | median ms | vs fp32 eager | compute floor ms | x floor |",
+             "|---:|---|---:|---:|---:|---:|---:|"]
+    lines += [f"| {r['size']} | {r['variant']} | {r['gflops']:.1f} | {r['median_ms']:.1f} | "
+              f"{base[r['size']] / r['median_ms']:.2f}x | {r['floor_ms']:.1f} | {r['x_floor']:.2f} |" for r in rows]
+    (args.out / "model.md").write_text("\n".join(lines) + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,72 @@
+"""The web app: pages and a small API that forward images to the model service (never torch)."""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+from pathlib import Path
+
+import requests
+from flask import Flask
+
+from middleware import errors, security
+from middleware.client import ModelServiceClient
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULTS = {
+    "MODEL_SERVICE_URL": "http://127.0.0.1:8001",
+    "MODEL_SERVICE_CONNECT_TIMEOUT": 0.5,  # seconds per connect attempt
+    "MODEL_SERVICE_READ_TIMEOUT": 60.0,  # seconds to wait for a colorized image
+    "MODEL_SERVICE_UNREACHABLE_BUDGET": 2.0,  # all connect attempts together, retries included
+    "MODEL_SERVICE_POOL_SIZE": 32,
+    "MAX_CONTENT_LENGTH": 20 * 1000 * 1000,
+    "MAX_FORM_MEMORY_SIZE": 64 * 1024,  # non-file form fields
+    "MAX_FORM_PARTS": 64,
+    "MAX_FILES_PER_FORM": 8,
+    "CSRF_ENABLED": True,
+    "CSRF_TIME_LIMIT": 3600 * 6,
+    "CSRF_EXEMPT_BLUEPRINTS": ("api",),
+    "SESSION_COOKIE_HTTPONLY": True,
+    "SESSION_COOKIE_SAMESITE": "Lax",
+}
+log = logging.getLogger(__name__)
+
+
+def create_app(config: dict | None = None) -> Flask:
+    """Build the app: defaults < ``FLASK_*`` env < ``MODEL_SERVICE_URL``/``SECRET_KEY`` env < ``config``."""
+    app = Flask(__name__, template_folder=str(ROOT / "templates"), static_folder=str(ROOT / "static"))
+    app.config.from_mapping(DEFAULTS)
+    app.config.from_prefixed_env()
+    for name in ("MODEL_SERVICE_URL", "SECRET_KEY"):
+        if os.environ.get(name):
+            app.config[name] = os.environ[name]
+    app.config.from_mapping(config or {})
+    if not app.config.get("SECRET_KEY"):
+        log.warning("SECRET_KEY is not set: using a random key for this process only "
+                    "(form tokens will not survive a restart; set SECRET_KEY in production)")
+        app.config["SECRET_KEY"] = secrets.token_hex(32)
+
+    app.extensions["model_service"] = _make_client(app)
+    security.init_app(app)
+    errors.init_app(app)
+
+    from middleware import api, views
+
+    app.register_blueprint(views.bp)
+    app.register_blueprint(api.bp)
+    return app
+
+
+def _make_client(app: Flask) -> ModelServiceClient:
+    session = requests.Session()
+    pool = int(app.config["MODEL_SERVICE_POOL_SIZE"])
+    session.mount("http://", requests.adapters.HTTPAdapter(pool_connections=4, pool_maxsize=pool))
+    session.mount("https://", requests.adapters.HTTPAdapter(pool_connections=4, pool_maxsize=pool))
+    return ModelServiceClient(
+        app.config["MODEL_SERVICE_URL"],
+        connect_timeout=float(app.config["MODEL_SERVICE_CONNECT_TIMEOUT"]),
+        read_timeout=float(app.config["MODEL_SERVICE_READ_TIMEOUT"]),
+        unreachable_budget=float(app.config["MODEL_SERVICE_UNREACHABLE_BUDGET"]),
+        session=session,
+    )

@@ -1,0 +1,63 @@
+"""The JSON/binary API: ``POST /api/colorize`` for curl and the page's script, model metadata, probes."""
+
+from __future__ import annotations
+
+import io
+
+from flask import Blueprint, Response, jsonify, request
+from werkzeug.datastructures import FileStorage
+
+from middleware.client import current_client
+from middleware.errors import error_response
+from middleware.uploads import Upload, content_disposition, extension_for, parse_options, read_upload
+
+bp = Blueprint("api", __name__)
+
+
+@bp.post("/api/colorize")
+def colorize() -> Response:
+    """Multipart field ``image`` (or a raw ``image/*`` body); answers the colorized image as a download."""
+    if request.mimetype.startswith("image/"):
+        upload = _raw_upload()
+        options = request.args
+    else:
+        upload = read_upload(request.files.get("image"))
+        options = request.values
+    render_size, output_format = parse_options(options)
+    result = current_client().colorize(upload.data, upload.content_type, render_size, output_format)
+    response = Response(result.data, mimetype=result.content_type)
+    response.headers["Content-Disposition"] = content_disposition(
+        upload.filename, extension_for(result.content_type))
+    response.headers["Cache-Control"] = "no-store"
+    for header, value in (("X-Model-Version", result.model_version),
+                          ("X-Inference-Time-Ms", result.inference_ms)):
+        if value:
+            response.headers[header] = value
+    return response
+
+
+@bp.get("/api/model")
+def model() -> Response:
+    """The model service's checkpoint metadata (architecture, version, training data, metrics)."""
+    return jsonify(current_client().model_info())
+
+
+@bp.get("/healthz")
+def healthz() -> Response:
+    """This process is alive (says nothing about the model service)."""
+    return jsonify(status="ok")
+
+
+@bp.get("/readyz")
+def readyz() -> Response:
+    """Ready only when the model service is: a load balancer should not send work before then."""
+    if current_client().is_ready():
+        return jsonify(status="ready")
+    return error_response(503, "model_service_unavailable",
+                          "The colorization service is not ready.", retry_after="5")
+
+
+def _raw_upload() -> Upload:
+    """``curl --data-binary @photo.jpg -H 'Content-Type: image/jpeg'``: the body is the image."""
+    name = request.args.get("filename") or "image"
+    return read_upload(FileStorage(io.BytesIO(request.get_data(cache=False)), filename=name))

@@ -1,0 +1,171 @@
+"""ModelServiceClient: the only code that talks to the model service (HTTP, timeouts on every call).
+
+Connection failures (nothing listening, connect timed out) are retried with back-off, because the
+service may be restarting; the whole attempt never takes longer than ``unreachable_budget`` seconds.
+A read timeout is never retried: the service got the image and is busy with it, and sending it
+again would only double its work.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import requests
+from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
+
+
+class ModelServiceError(Exception):
+    """The model service could not give an answer; ``status`` and ``code`` say how to report it."""
+
+    status = 502
+    code = "bad_gateway"
+
+    def __init__(self, message: str, status: int | None = None, code: str | None = None,
+                 retry_after: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.status = status or self.status
+        self.code = code or self.code
+        self.retry_after = retry_after
+
+
+class ModelServiceUnavailable(ModelServiceError):
+    """Nothing answered at the model service's address (or it said it is not ready)."""
+
+    status = 503
+    code = "model_service_unavailable"
+
+
+class ModelServiceTimeout(ModelServiceError):
+    """The model service accepted the request but did not answer within the read timeout."""
+
+    status = 504
+    code = "model_service_timeout"
+
+
+class ModelServiceRejected(ModelServiceError):
+    """The model service answered 4xx: the upload itself is at fault; its status and message pass on."""
+
+
+@dataclass(frozen=True)
+class ColorizedImage:
+    data: bytes
+    content_type: str
+    model_version: str | None = None
+    inference_ms: str | None = None
+
+
+def _is_connect_failure(exc: requests.ConnectionError) -> bool:
+    """True when the request never reached the service (so sending it again is safe)."""
+    if isinstance(exc, requests.ConnectTimeout):
+        return True
+    reason = getattr(exc.args[0], "reason", None) if exc.args else None
+    return isinstance(reason, (NewConnectionError, ConnectTimeoutError))
+
+
+class ModelServiceClient:
+    """A small client for the model service's /v1 API over one pooled ``requests.Session``."""
+
+    def __init__(self, base_url: str, connect_timeout: float = 0.5, read_timeout: float = 60.0,
+                 unreachable_budget: float = 2.0, backoff: float = 0.1,
+                 session: requests.Session | None = None):
+        self.base_url = base_url.rstrip("/")
+        self.connect_timeout = connect_timeout
+        self.read_timeout = read_timeout
+        self.unreachable_budget = unreachable_budget
+        self.backoff = backoff
+        self.session = session or requests.Session()
+
+    def colorize(self, image: bytes, content_type: str, render_size: int | None = None,
+                 output_format: str | None = None) -> ColorizedImage:
+        """Send one image; return the colorized image (same size) or raise a ModelServiceError."""
+        params = {k: v for k, v in (("render_size", render_size), ("format", output_format)) if v}
+        response = self._request("POST", "/v1/colorize", params=params, data=image,
+                                 headers={"Content-Type": content_type})
+        self._raise_for_status(response)
+        return ColorizedImage(
+            data=response.content,
+            content_type=response.headers.get("Content-Type", "application/octet-stream"),
+            model_version=response.headers.get("X-Model-Version"),
+            inference_ms=response.headers.get("X-Inference-Time-Ms"),
+        )
+
+    def model_info(self) -> dict:
+        """The checkpoint's metadata (``GET /v1/models``)."""
+        response = self._request("GET", "/v1/models")
+        self._raise_for_status(response)
+        try:
+            return response.json()
+        except ValueError as exc:
+            raise ModelServiceError("The model service sent model metadata that is not JSON.") from exc
+
+    def is_ready(self) -> bool:
+        """Whether the model service says it is loaded and warmed up (``GET /readyz``)."""
+        try:
+            return self._request("GET", "/readyz", read_timeout=self.unreachable_budget).ok
+        except ModelServiceError:
+            return False
+
+    def _request(self, method: str, path: str, read_timeout: float | None = None,
+                 **kwargs) -> requests.Response:
+        deadline = time.monotonic() + self.unreachable_budget
+        delay = self.backoff
+        while True:
+            connect_timeout = min(self.connect_timeout, max(0.05, deadline - time.monotonic()))
+            try:
+                return self.session.request(method, self.base_url + path,
+                                            timeout=(connect_timeout, read_timeout or self.read_timeout),
+                                            **kwargs)
+            except requests.ReadTimeout as exc:
+                raise ModelServiceTimeout(
+                    "The colorization service took too long to answer. "
+                    "Try a smaller image or a faster render size."
+                ) from exc
+            except requests.ConnectionError as exc:
+                if not _is_connect_failure(exc):
+                    raise ModelServiceError(
+                        "The colorization service closed the connection before answering. Please try again."
+                    ) from exc
+                # Retry only if a back-off and another full connect attempt still fit in the budget.
+                if time.monotonic() + delay + self.connect_timeout > deadline:
+                    raise ModelServiceUnavailable(
+                        "The colorization service is not reachable right now. "
+                        "Please try again in a moment."
+                    ) from exc
+                time.sleep(delay)
+                delay *= 2
+            except requests.RequestException as exc:
+                raise ModelServiceError(f"The colorization service could not be asked: {exc}") from exc
+
+    @staticmethod
+    def _raise_for_status(response: requests.Response) -> None:
+        if response.ok:
+            return
+        message, code = _error_of(response)
+        retry_after = response.headers.get("Retry-After")
+        if response.status_code == 503:
+            raise ModelServiceUnavailable(
+                message or "The colorization service is busy or still starting. Please try again shortly.",
+                code=code, retry_after=retry_after or "5")
+        if 400 <= response.status_code < 500:
+            raise ModelServiceRejected(message or "The colorization service could not use this image.",
+                                       status=response.status_code, code=code or "rejected")
+        raise ModelServiceError(
+            f"The colorization service failed (HTTP {response.status_code}). Please try again.")
+
+
+def _error_of(response: requests.Response) -> tuple[str | None, str | None]:
+    """The ``{"error": {"code", "message"}}`` of a model-service error response, if it has one."""
+    try:
+        error = response.json().get("error") or {}
+        return error.get("message"), error.get("code")
+    except (ValueError, AttributeError):
+        return None, None
+
+
+def current_client() -> ModelServiceClient:
+    """The app's client (``app.extensions["model_service"]``), for use inside a request."""
+    from flask import current_app
+
+    return current_app.extensions["model_service"]

@@ -1,0 +1,113 @@
+"""Uploads: read into memory, recognise the image type by its bytes, validate options, name downloads."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+from urllib.parse import quote
+
+from werkzeug.datastructures import FileStorage, MultiDict
+
+RENDER_SIZES = {"fast": 128, "balanced": 256, "detailed": 512}
+MIN_RENDER_SIZE, MAX_RENDER_SIZE = 64, 1024
+FORMATS = {"png": ("image/png", "png"), "jpeg": ("image/jpeg", "jpg"), "jpg": ("image/jpeg", "jpg"),
+           "webp": ("image/webp", "webp")}
+
+_SIGNATURES = (
+    (b"\x89PNG\r\n\x1a\n", "image/png"),
+    (b"\xff\xd8\xff", "image/jpeg"),
+    (b"GIF87a", "image/gif"),
+    (b"GIF89a", "image/gif"),
+    (b"II*\x00", "image/tiff"),
+    (b"MM\x00*", "image/tiff"),
+    (b"BM", "image/bmp"),
+)
+
+
+class UploadError(Exception):
+    """The request's upload or options are unusable; carries the HTTP status and a plain message."""
+
+    def __init__(self, status: int, code: str, message: str):
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+
+
+@dataclass(frozen=True)
+class Upload:
+    data: bytes
+    content_type: str
+    filename: str
+
+
+def sniff_image_type(data: bytes) -> str | None:
+    """The MIME type of an image recognised by its first bytes (never by its name), else None."""
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "image/webp"
+    if data[4:8] == b"ftyp" and data[8:12] in (b"avif", b"avis"):
+        return "image/avif"
+    return next((mime for magic, mime in _SIGNATURES if data.startswith(magic)), None)
+
+
+def read_upload(file: FileStorage | None) -> Upload:
+    """Read one uploaded file (it is already in memory) and check that it is an image we can send on."""
+    data = file.read() if file is not None else b""
+    if not data:
+        if file is None or not file.filename:
+            raise UploadError(400, "missing_image", "No image was uploaded. Choose a photo and try again.")
+        raise UploadError(400, "empty_image", "The uploaded file is empty.")
+    content_type = sniff_image_type(data)
+    if content_type is None:
+        raise UploadError(415, "unsupported_media_type",
+                          "That file is not an image we can read. Please upload a JPEG, PNG or WebP photo.")
+    return Upload(data=data, content_type=content_type, filename=file.filename or "image")
+
+
+def parse_options(values: MultiDict) -> tuple[int | None, str]:
+    """``render_size`` (a number 64-1024 or fast/balanced/detailed) and ``format`` (png/jpeg/webp)."""
+    raw_size = (values.get("render_size") or "").strip().lower()
+    render_size = None
+    if raw_size:
+        try:
+            render_size = RENDER_SIZES.get(raw_size) or int(raw_size)
+        except ValueError:
+            render_size = -1
+        if not MIN_RENDER_SIZE <= render_size <= MAX_RENDER_SIZE:
+            raise UploadError(400, "invalid_render_size",
+                              f"render_size must be a whole number from {MIN_RENDER_SIZE} to "
+                              f"{MAX_RENDER_SIZE} (or fast, balanced, detailed).")
+    output_format = (values.get("format") or "png").strip().lower()
+    if output_format not in FORMATS:
+        raise UploadError(400, "invalid_format", "format must be png, jpeg or webp.")
+    return render_size, "jpeg" if output_format == "jpg" else output_format
+
+
+def extension_for(content_type: str) -> str:
+    """The file extension for an image MIME type the model service answered with."""
+    return next((ext for mime, ext in FORMATS.values() if mime == content_type.split(";")[0]), "png")
+
+
+def download_stem(filename: str) -> str:
+    """The upload's name without folders, extension, control or separator characters (Unicode kept)."""
+    name = re.split(r"[/\\]", filename or "")[-1]
+    stem = name.rsplit(".", 1)[0] if "." in name.lstrip(".") else name
+    stem = unicodedata.normalize("NFC", stem)
+    stem = "".join(ch for ch in stem if unicodedata.category(ch)[0] not in "CZ" or ch == " ")
+    stem = re.sub(r'[\s"\'<>:;|?*%]+', " ", stem).strip(" .")[:100].strip()
+    return stem or "image"
+
+
+def download_name(filename: str, extension: str) -> str:
+    """``<stem>-colorized.<ext>`` for an uploaded file's name."""
+    return f"{download_stem(filename)}-colorized.{extension}"
+
+
+def content_disposition(filename: str, extension: str) -> str:
+    """``attachment`` with an ASCII ``filename`` and an RFC 5987 UTF-8 ``filename*``."""
+    stem = download_stem(filename)
+    ascii_stem = unicodedata.normalize("NFKD", stem).encode("ascii", "ignore").decode()
+    ascii_stem = re.sub(r"[^A-Za-z0-9._ -]+", "_", ascii_stem)
+    ascii_stem = re.sub(r" {2,}", " ", ascii_stem).strip(" ._") or "image"
+    name = download_name(filename, extension)
+    ascii_name = f"{ascii_stem}-colorized.{extension}"
+    return f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(name, safe='')}"

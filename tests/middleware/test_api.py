@@ -1,0 +1,105 @@
+"""POST /api/colorize, GET /api/model and the probes, against the real model service."""
+
+from __future__ import annotations
+
+import io
+import re
+import struct
+import zlib
+
+import pytest
+import requests
+from PIL import Image
+
+from tests.middleware.conftest import image_bytes
+
+
+def colorize(client, data: bytes, filename: str = "bw.jpg", **fields):
+    return client.post("/api/colorize", data={"image": (io.BytesIO(data), filename), **fields},
+                       content_type="multipart/form-data")
+
+
+@pytest.mark.parametrize("fmt, mime, ext", [("png", "image/png", "png"), ("jpeg", "image/jpeg", "jpg")])
+def test_colorize_answers_an_image_of_the_same_size_as_a_download(client, fmt, mime, ext):
+    response = colorize(client, image_bytes(size=(97, 61)), "old photo.jpg", render_size="64", format=fmt)
+    assert response.status_code == 200, response.get_data(as_text=True)
+    assert response.mimetype == mime
+    assert Image.open(io.BytesIO(response.data)).size == (97, 61)
+    assert response.headers["Content-Disposition"].startswith(
+        f'attachment; filename="old photo-colorized.{ext}"')
+    assert response.headers["X-Model-Version"]
+
+
+def test_colorize_without_options_uses_the_services_defaults(client):
+    response = colorize(client, image_bytes("PNG", size=(64, 48)), "x.png")
+    assert response.status_code == 200
+    assert Image.open(io.BytesIO(response.data)).size == (64, 48)
+
+
+def test_unicode_filename_gets_an_ascii_fallback_and_an_rfc5987_name(client, jpeg):
+    response = colorize(client, jpeg, "Großmutter 1932.jpg", render_size="64")
+    disposition = response.headers["Content-Disposition"]
+    assert 'filename="Grossmutter 1932-colorized.png"' in disposition or \
+        'filename="Gromutter 1932-colorized.png"' in disposition
+    assert "filename*=UTF-8''Gro%C3%9Fmutter%201932-colorized.png" in disposition
+
+
+def test_a_raw_image_body_works_too(client, jpeg):
+    response = client.post("/api/colorize?render_size=64", data=jpeg, content_type="image/jpeg")
+    assert response.status_code == 200
+    assert Image.open(io.BytesIO(response.data)).size == (96, 72)
+
+
+@pytest.mark.parametrize("fields", [{"render_size": "12"}, {"render_size": "big"}, {"format": "gif"}])
+def test_invalid_options_are_refused_with_a_message(client, jpeg, fields):
+    response = colorize(client, jpeg, **fields)
+    assert response.status_code == 400
+    assert response.json["error"]["message"]
+
+
+def _png_header_only(width: int, height: int) -> bytes:
+    """A PNG that declares ``width`` x ``height`` but holds almost no data (a decompression bomb)."""
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    chunks = b""
+    for name, body in ((b"IHDR", ihdr), (b"IDAT", zlib.compress(b"\0" * 16)), (b"IEND", b"")):
+        chunks += struct.pack(">I", len(body)) + name + body + struct.pack(">I", zlib.crc32(name + body))
+    return b"\x89PNG\r\n\x1a\n" + chunks
+
+
+@pytest.mark.parametrize("data, status", [
+    pytest.param(image_bytes("PNG")[:60], 400, id="truncated-png"),
+    pytest.param(_png_header_only(8000, 8000), 422, id="too-many-pixels"),
+])
+def test_model_service_4xx_is_passed_on_with_its_status_and_message(client, model_service_url, data, status):
+    direct = requests.post(f"{model_service_url}/v1/colorize", data=data,
+                           headers={"Content-Type": "image/png"}, timeout=30)
+    assert direct.status_code == status
+    response = colorize(client, data, "broken.png")
+    assert response.status_code == direct.status_code
+    assert response.json["error"]["code"] == direct.json()["error"]["code"]
+    # Compare messages without object addresses (a message may name a BytesIO by its repr).
+    ours, theirs = response.json["error"]["message"], direct.json()["error"]["message"]
+    assert _no_addresses(ours) == _no_addresses(theirs)
+
+
+def _no_addresses(message: str) -> str:
+    return re.sub(r"0x[0-9a-f]+", "0x", message)
+
+
+def test_model_metadata(client):
+    response = client.get("/api/model")
+    assert response.status_code == 200
+    assert "architecture" in str(response.json) and "weights_sha256" in str(response.json)
+
+
+def test_probes(client):
+    assert client.get("/healthz").json == {"status": "ok"}
+    assert client.get("/readyz").status_code == 200
+
+
+@pytest.mark.parametrize("method, path, status", [
+    ("get", "/api/nope", 404), ("get", "/api/colorize", 405), ("delete", "/api/model", 405)])
+def test_api_errors_are_json(client, method, path, status):
+    response = getattr(client, method)(path)
+    assert response.status_code == status
+    assert response.is_json and response.json["error"]["message"]

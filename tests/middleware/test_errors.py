@@ -1,0 +1,135 @@
+"""Every failure is a clear, prompt answer: JSON under /api, HTML for the browser, never a hang."""
+
+from __future__ import annotations
+
+import io
+import time
+
+import pytest
+from flask import Flask, jsonify
+
+from tests.middleware.conftest import image_bytes, make_app
+from tests.middleware.fakes import fake_model_service, free_port, raw_server, serve
+
+
+def post_api(client, data: bytes, filename: str = "bw.jpg"):
+    return client.post("/api/colorize", data={"image": (io.BytesIO(data), filename), "render_size": "64"},
+                       content_type="multipart/form-data")
+
+
+@pytest.mark.parametrize("url", [
+    pytest.param("http://127.0.0.1:{port}", id="nothing-listening"),
+    pytest.param("http://10.255.255.1:{port}", id="unroutable-address"),
+])
+def test_unreachable_model_service_is_503_json_within_2_s(jpeg, url):
+    client = make_app(url.format(port=free_port())).test_client()
+    start = time.monotonic()
+    response = post_api(client, jpeg)
+    elapsed = time.monotonic() - start
+    assert response.status_code == 503
+    assert response.json["error"]["code"] == "model_service_unavailable"
+    assert "not reachable" in response.json["error"]["message"]
+    assert elapsed < 2.0  # the brief's budget for an unreachable service, retries included
+    assert client.get("/readyz").status_code == 503
+
+
+def test_service_that_comes_back_is_used_again(jpeg):
+    port = free_port()
+    client = make_app(f"http://127.0.0.1:{port}").test_client()
+    assert post_api(client, jpeg).status_code == 503
+    with serve(fake_model_service(), port=port):
+        assert post_api(client, jpeg).status_code == 200
+        assert client.get("/readyz").status_code == 200
+
+
+def test_stalling_model_service_is_504_after_the_read_timeout_and_not_retried(jpeg):
+    with raw_server("stall") as (url, seen):
+        client = make_app(url, MODEL_SERVICE_READ_TIMEOUT=0.3).test_client()
+        start = time.monotonic()
+        response = post_api(client, jpeg)
+        elapsed = time.monotonic() - start
+    assert response.status_code == 504
+    assert response.json["error"]["code"] == "model_service_timeout"
+    assert 0.3 <= elapsed < 5
+    assert len(seen) == 1  # the image was sent once: a read timeout is never retried
+
+
+def test_model_service_hanging_up_is_a_502_not_a_traceback(jpeg):
+    with raw_server("hangup") as (url, seen):
+        response = post_api(make_app(url).test_client(), jpeg)
+    assert response.status_code == 502
+    assert "closed the connection" in response.json["error"]["message"]
+    assert len(seen) == 1
+
+
+@pytest.mark.parametrize("status, headers, expected", [
+    (503, {"Retry-After": "7"}, 503),  # busy or warming up: passed on, with when to retry
+    (500, {}, 502),  # the service broke: a gateway error, its internals are not shown
+])
+def test_model_service_5xx(jpeg, status, headers, expected):
+    failing = Flask("failing_model_service")
+
+    @failing.post("/v1/colorize")
+    def colorize():
+        return jsonify(error={"code": "busy", "message": "all inference slots are taken"}), status, headers
+
+    with serve(failing) as url:
+        response = post_api(make_app(url).test_client(), jpeg)
+    assert response.status_code == expected
+    assert response.json["error"]["message"]
+    if expected == 503:
+        assert response.headers["Retry-After"] == "7"
+        assert response.json["error"]["message"] == "all inference slots are taken"
+
+
+def test_too_large_body_is_413_at_the_edge(model_service_url):
+    client = make_app(model_service_url, MAX_CONTENT_LENGTH=50_000).test_client()
+    big = image_bytes("BMP", size=(300, 300))
+    response = post_api(client, big, "big.bmp")
+    assert response.status_code == 413
+    assert "too large" in response.json["error"]["message"]
+    page = client.post("/colorize", data={"image": (io.BytesIO(big), "big.bmp")})
+    assert page.status_code == 413 and page.mimetype == "text/html"
+    assert "too large" in page.get_data(as_text=True)
+
+
+@pytest.mark.parametrize("data, filename, status", [
+    (b"just some text", "notes.txt", 415),
+    (b"%PDF-1.7 not a photo", "photo.jpg", 415),  # the name lies; the bytes decide
+    (b"", "empty.jpg", 400),
+])
+def test_not_an_image_is_refused(client, data, filename, status):
+    response = post_api(client, data, filename)
+    assert response.status_code == status
+    assert response.json["error"]["message"]
+
+
+def test_missing_image_field_is_400(client):
+    response = client.post("/api/colorize", data={"render_size": "64"}, content_type="multipart/form-data")
+    assert response.status_code == 400
+    assert "No image" in response.json["error"]["message"]
+
+
+def test_unexpected_errors_are_500_without_a_traceback(app, jpeg, monkeypatch):
+    def boom(*args, **kwargs):
+        raise RuntimeError("secret internals")
+
+    monkeypatch.setattr(app.extensions["model_service"], "colorize", boom)
+    client = app.test_client()
+    response = post_api(client, jpeg)
+    assert response.status_code == 500
+    assert "secret internals" not in response.get_data(as_text=True)
+    page = client.get("/no-such-page")
+    assert page.status_code == 404 and page.mimetype == "text/html"
+    assert "Page not found" in page.get_data(as_text=True)
+
+
+def test_browser_form_gets_an_html_page_when_the_service_is_down(jpeg):
+    client = make_app(f"http://127.0.0.1:{free_port()}", CSRF_ENABLED=False).test_client()
+    files = [(io.BytesIO(jpeg), f"bw{i}.jpg") for i in range(8)]
+    start = time.monotonic()
+    page = client.post("/colorize", data={"image": files, "render_size": "128"})
+    assert time.monotonic() - start < 2.0  # one wait for the service, not one per file
+    assert page.status_code == 503 and page.mimetype == "text/html"
+    html = page.get_data(as_text=True)
+    assert "not reachable right now" in html and 'id="upload-form"' in html

@@ -1,0 +1,52 @@
+"""Recognising images by their bytes and naming downloads safely."""
+
+from __future__ import annotations
+
+import pytest
+
+from middleware.uploads import content_disposition, download_stem, sniff_image_type
+from tests.middleware.conftest import image_bytes
+
+
+@pytest.mark.parametrize("fmt, mime", [("PNG", "image/png"), ("JPEG", "image/jpeg"), ("WEBP", "image/webp"),
+                                       ("GIF", "image/gif"), ("BMP", "image/bmp"), ("TIFF", "image/tiff")])
+def test_sniff_recognises_images(fmt, mime):
+    assert sniff_image_type(image_bytes(fmt)) == mime
+
+
+@pytest.mark.parametrize("data", [b"", b"hello world", b"%PDF-1.7", b"<svg xmlns='x'/>", b"RIFF....WAVE"])
+def test_sniff_refuses_what_is_not_an_image(data):
+    assert sniff_image_type(data) is None
+
+
+@pytest.mark.parametrize("filename, stem", [
+    ("photo.jpg", "photo"),
+    ("../../etc/passwd", "passwd"),
+    ("C:\\Users\\me\\Grandma 1950.JPG", "Grandma 1950"),
+    ("archive.tar.gz", "archive.tar"),
+    (".hidden", "hidden"),  # never a hidden file
+    ('evil"\r\nSet-Cookie: x.png', "evil Set-Cookie x"),
+    ("фото бабушки.png", "фото бабушки"),
+    ("", "image"),
+    ("....", "image"),
+])
+def test_download_stem(filename, stem):
+    assert download_stem(filename) == stem
+
+
+def test_content_disposition_is_one_safe_header_line():
+    header = content_disposition('Zoë "the cat"\n.webp', "png")
+    assert "\n" not in header and "\r" not in header
+    assert header.startswith('attachment; filename="Zoe the cat-colorized.png"; filename*=UTF-8\'\'')
+    assert "Zo%C3%AB%20the%20cat-colorized.png" in header
+
+
+def test_content_disposition_falls_back_to_ascii_image_for_non_latin_names():
+    header = content_disposition("фото.jpg", "jpg")
+    assert 'filename="image-colorized.jpg"' in header
+    assert "filename*=UTF-8''%D1%84%D0%BE%D1%82%D0%BE-colorized.jpg" in header
+
+
+def test_content_disposition_ascii_fallback_keeps_what_it_can():
+    header = content_disposition("Ölgemälde – «Oma».jpg", "png")
+    assert 'filename="Olgemalde Oma-colorized.png"' in header
