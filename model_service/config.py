@@ -1,0 +1,94 @@
+"""The service's settings: defaults, overridden by environment variables of the same name, then by overrides.
+
+Environment values are parsed by the type of their default (``MAX_PIXELS=1000000``,
+``MODEL_CHANNELS_LAST=false``), so a typo fails at start-up with the variable's name, not at the
+first request.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any
+
+from colorize import DEFAULT_CHECKPOINT
+
+RENDER_SIZE_MIN = 64
+RENDER_SIZE_MAX = 1024
+
+DEFAULTS: dict[str, Any] = {
+    "MODEL_CHECKPOINT": str(DEFAULT_CHECKPOINT),
+    "MODEL_DEVICE": "auto",  # auto | cpu | cuda | cuda:N
+    "MODEL_PRECISION": "auto",  # auto | fp32 | bf16
+    "MODEL_CHANNELS_LAST": True,  # measured faster on CPU in fp32 and bf16 (model_service/README.md)
+    "MODEL_THREADS": 0,  # torch threads per worker; 0 = $OMP_NUM_THREADS, else cores / WEB_CONCURRENCY
+    "MAX_UPLOAD_BYTES": 20 * 1024 * 1024,
+    "MAX_PIXELS": 50_000_000,
+    "DEFAULT_RENDER_SIZE": 256,
+    "MAX_CONCURRENT_INFERENCES": 1,  # per worker
+    "MAX_QUEUE": 4,  # requests per worker allowed to wait for an inference slot
+    "QUEUE_TIMEOUT": 20.0,  # seconds one request may wait for a slot
+    "RETRY_AFTER": 2,  # seconds, sent with every 503
+    "WARMUP": True,  # False: no automatic warm-up inference, so /readyz stays 503 (tests)
+}
+
+_CHOICES = {
+    "MODEL_PRECISION": ("auto", "fp32", "bf16"),
+}
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+
+
+class ConfigError(ValueError):
+    """A setting has a value the service cannot use."""
+
+
+def _parse(name: str, raw: str, default: Any) -> Any:
+    raw = raw.strip()
+    if isinstance(default, bool):
+        if raw.lower() in _TRUE | _FALSE:
+            return raw.lower() in _TRUE
+        raise ConfigError(f"{name}={raw!r}: expected true or false")
+    if isinstance(default, (int, float)):
+        try:
+            return type(default)(raw)
+        except ValueError:
+            raise ConfigError(f"{name}={raw!r}: expected a {type(default).__name__}") from None
+    return raw
+
+
+def usable_cores() -> int:
+    """CPU cores this process may run on (the affinity mask, which containers and taskset narrow)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def load_config(env: Mapping[str, str] | None = None, overrides: Mapping[str, Any] | None = None
+                ) -> dict[str, Any]:
+    """DEFAULTS, then the environment, then ``overrides``; validated."""
+    env = os.environ if env is None else env
+    config = dict(DEFAULTS)
+    for name, default in DEFAULTS.items():
+        if name in env:
+            config[name] = _parse(name, env[name], default)
+    config.update(overrides or {})
+    for name, choices in _CHOICES.items():
+        if config[name] not in choices:
+            raise ConfigError(f"{name}={config[name]!r}: choose one of {', '.join(choices)}")
+    positive = ("MAX_UPLOAD_BYTES", "MAX_PIXELS", "MAX_CONCURRENT_INFERENCES", "QUEUE_TIMEOUT")
+    for name in positive:
+        if not config[name] > 0:
+            raise ConfigError(f"{name}={config[name]!r}: must be positive")
+    for name in ("MAX_QUEUE", "MODEL_THREADS", "RETRY_AFTER"):
+        if config[name] < 0:
+            raise ConfigError(f"{name}={config[name]!r}: must not be negative")
+    if not RENDER_SIZE_MIN <= config["DEFAULT_RENDER_SIZE"] <= RENDER_SIZE_MAX:
+        raise ConfigError(f"DEFAULT_RENDER_SIZE must be between {RENDER_SIZE_MIN} and {RENDER_SIZE_MAX}")
+    if config["MODEL_THREADS"] == 0 and "OMP_NUM_THREADS" in env:
+        config["MODEL_THREADS"] = max(1, _parse("OMP_NUM_THREADS", env["OMP_NUM_THREADS"], 1))
+    elif config["MODEL_THREADS"] == 0:
+        workers = _parse("WEB_CONCURRENCY", env.get("WEB_CONCURRENCY", "1"), 1)
+        config["MODEL_THREADS"] = max(1, usable_cores() // max(1, workers))
+    return config

@@ -1,0 +1,124 @@
+"""The OpenAPI 3.1 document served at GET /openapi.json, with the limits this instance really applies."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from colorize import __version__
+from model_service.config import RENDER_SIZE_MAX, RENDER_SIZE_MIN
+from model_service.decode import ALLOWED_FORMATS
+
+
+def _error(description: str, codes: list[str], retry_after: bool = False) -> dict[str, Any]:
+    response: dict[str, Any] = {
+        "description": f"{description} Error codes: {', '.join(codes)}.",
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+    }
+    if retry_after:
+        response["headers"] = {"Retry-After": {"description": "seconds to wait before retrying",
+                                               "schema": {"type": "integer"}}}
+    return response
+
+
+def _json(description: str, schema: dict[str, Any]) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def document(config: Mapping[str, Any], model_version: str) -> dict[str, Any]:
+    """The API description; limits come from ``config`` so it says what this instance enforces."""
+    max_bytes, max_pixels = config["MAX_UPLOAD_BYTES"], config["MAX_PIXELS"]
+    render_size = {"type": "integer", "minimum": RENDER_SIZE_MIN, "maximum": RENDER_SIZE_MAX,
+                   "default": config["DEFAULT_RENDER_SIZE"],
+                   "description": "short side, in pixels, at which the network runs; the colour it predicts "
+                                  "is up-sampled onto the input's full-resolution lightness"}
+    fmt = {"type": "string", "enum": ["png", "jpeg", "jpg", "webp"], "default": "png",
+           "description": "output format ('jpg' = 'jpeg'; JPEG drops an alpha channel)"}
+    not_ready = _error("The model is not ready (warming up) or every inference slot is taken and the "
+                       "queue is full or the wait timed out.", ["not_ready", "busy"], retry_after=True)
+    accepted = ", ".join(ALLOWED_FORMATS)
+    colorize_op = {
+        "summary": "Colorize a photo",
+        "description": (
+            "Send the image as the raw body (Content-Type image/*, or application/octet-stream) or as the "
+            f"multipart/form-data file field `image`. Accepted formats (sniffed from the bytes, whatever the "
+            f"Content-Type says): {accepted}. Animated images: the first frame. EXIF orientation is applied "
+            "and an embedded ICC profile converted to sRGB. The answer has the input's resolution (after "
+            "EXIF orientation) and lightness; an alpha channel is kept (except in JPEG)."
+        ),
+        "parameters": [
+            {"name": "render_size", "in": "query", "schema": render_size},
+            {"name": "format", "in": "query", "schema": fmt},
+        ],
+        "requestBody": {"required": True, "content": {
+            "image/*": {"schema": {"type": "string", "format": "binary"}},
+            "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
+            "multipart/form-data": {"schema": {
+                "type": "object", "required": ["image"],
+                "properties": {"image": {"type": "string", "format": "binary"},
+                               "render_size": render_size, "format": fmt},
+                "description": "query parameters take precedence over these form fields"}},
+        }},
+        "responses": {
+            "200": {
+                "description": "the colorized image",
+                "headers": {
+                    "X-Model-Version": {"schema": {"type": "string"},
+                                        "description": "the checkpoint's version, else its sha256 prefix"},
+                    "X-Inference-Time-Ms": {"schema": {"type": "number"},
+                                            "description": "time in colorize: pre-processing, network, "
+                                                           "post-processing (not queue, decode or encode)"},
+                    "Server-Timing": {"schema": {"type": "string"},
+                                      "description": "ms in queue, decode, preprocess, network, "
+                                                     "postprocess, encode"},
+                },
+                "content": {t: {"schema": {"type": "string", "format": "binary"}}
+                            for t in ("image/png", "image/jpeg", "image/webp")},
+            },
+            "400": _error("No image, an empty or corrupt image (a known format whose data is broken or "
+                          "truncated), or a bad parameter.",
+                          ["missing_image", "empty_image", "corrupt_image", "invalid_render_size",
+                           "invalid_format"]),
+            "413": _error(f"The request body is larger than {max_bytes} bytes.", ["payload_too_large"]),
+            "415": _error("The Content-Type is not image/*, application/octet-stream or multipart/form-data, "
+                          f"or the bytes are not an image in an accepted format ({accepted}).",
+                          ["unsupported_media_type", "unsupported_format"]),
+            "422": _error(f"The image declares more than {max_pixels} pixels (checked from its header; "
+                          "decompression bombs are never decoded).", ["too_many_pixels"]),
+            "503": not_ready,
+        },
+    }
+    models_schema = {"type": "object", "properties": {
+        "models": {"type": "array", "items": {"$ref": "#/components/schemas/Model"}}}}
+    text = {"text/plain": {"schema": {"type": "string"}}}
+    paths = {
+        "/v1/colorize": {"post": colorize_op},
+        "/v1/models": {"get": {
+            "summary": "The served model: name, version, architecture, training data, metrics, and how "
+                       "this worker runs it",
+            "responses": {"200": _json("the model", models_schema)}}},
+        "/healthz": {"get": {"summary": "Liveness: the process answers",
+                             "responses": {"200": _json("alive", {"type": "object"})}}},
+        "/readyz": {"get": {
+            "summary": "Readiness: the model is loaded and its warm-up inference done",
+            "responses": {"200": _json("ready", {"type": "object"}),
+                          "503": _error("Not ready yet, or the warm-up failed.", ["not_ready"],
+                                        retry_after=True)}}},
+        "/metrics": {"get": {
+            "summary": "Prometheus metrics (text exposition format); under gunicorn, all workers summed",
+            "responses": {"200": {"description": "metrics", "content": text}}}},
+        "/openapi.json": {"get": {"summary": "This document",
+                                  "responses": {"200": _json("OpenAPI 3.1", {"type": "object"})}}},
+    }
+    schemas = {
+        "Error": {"type": "object", "required": ["error"], "properties": {"error": {
+            "type": "object", "required": ["code", "message"],
+            "properties": {"code": {"type": "string"}, "message": {"type": "string"}}}}},
+        "Model": {"type": "object", "required": ["name", "version", "architecture"], "properties": {
+            "name": {"type": "string"}, "version": {"type": "string"}, "architecture": {"type": "object"},
+            "training": {"type": "object"}, "metrics": {"type": "object"}, "metadata": {"type": "object"},
+            "serving": {"type": "object"}}},
+    }
+    info = {"title": "colorize model service", "version": __version__,
+            "description": f"Colorization of black-and-white photos; model version {model_version}."}
+    return {"openapi": "3.1.0", "info": info, "paths": paths, "components": {"schemas": schemas}}

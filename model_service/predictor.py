@@ -1,0 +1,193 @@
+"""One worker's model: loaded once in the app factory, prepared for speed, warmed up, run under the gate."""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import torch
+from PIL import Image
+
+from colorize import resolve_device
+from colorize.checkpoint import CheckpointError, load_model
+from colorize.pipeline import colorize
+from model_service.gate import InferenceGate
+
+log = logging.getLogger(__name__)
+
+_BF16_CPU_FLAGS = {"amx_bf16", "avx512_bf16"}
+
+
+class ModelLoadError(RuntimeError):
+    """The model cannot be loaded: missing or bad checkpoint, or an unavailable device."""
+
+
+class NotReady(RuntimeError):
+    """The model is loaded but its warm-up inference has not finished (or failed)."""
+
+
+def cpu_flags(cpuinfo: str = "/proc/cpuinfo") -> set[str]:
+    """The CPU feature flags the kernel reports (empty where there is no /proc/cpuinfo)."""
+    try:
+        with open(cpuinfo) as fh:
+            for line in fh:
+                if line.startswith("flags"):
+                    return set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return set()
+
+
+def resolve_precision(requested: str, device: str) -> str:
+    """'auto' -> 'bf16' on CUDA GPUs that support it and on CPUs with AMX or AVX512-BF16, else 'fp32'."""
+    if requested != "auto":
+        return requested
+    if device.startswith("cuda"):
+        return "bf16" if torch.cuda.is_bf16_supported() else "fp32"
+    return "bf16" if cpu_flags() & _BF16_CPU_FLAGS else "fp32"
+
+
+class Fp32Fallback(torch.nn.Module):
+    """Runs a forward pass again in fp32 when bf16 autocast returned non-finite values.
+
+    On this project's AMX CPU, torch 2.14.1 (oneDNN 3.12) returns NaN from bf16 convolutions whose output
+    is one pixel wide: every time for renders up to 32 px wide (e.g. a 7 x 256 image), now and then for
+    others. The finite answers match fp32, so a rerun of the rare bad one is enough.
+    """
+
+    def __init__(self, model: torch.nn.Module):
+        super().__init__()
+        self.model = model
+
+    def forward(self, lightness: torch.Tensor) -> torch.Tensor:
+        ab = self.model(lightness)
+        if bool(torch.isfinite(ab).all()):
+            return ab
+        log.warning("bf16 inference of a %s input gave non-finite values; ran it again in fp32",
+                    tuple(lightness.shape))
+        with torch.autocast(lightness.device.type, enabled=False):
+            return self.model(lightness.float())
+
+
+def prepare_model(model: torch.nn.Module, channels_last: bool, precision: str = "fp32") -> torch.nn.Module:
+    """channels_last weights when asked (oneDNN and cuDNN run NHWC convolutions faster); for bf16, the
+    fp32 fallback above."""
+    if channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    return Fp32Fallback(model) if precision == "bf16" else model
+
+
+class Predictor:
+    """The model plus its serving state: loading -> warming -> ready (or failed)."""
+
+    def __init__(self, model: torch.nn.Module, metadata: dict[str, Any], *, checkpoint: str, device: str,
+                 precision: str, channels_last: bool, gate: InferenceGate, render_size: int):
+        self.model, self.metadata, self.checkpoint = model, metadata, checkpoint
+        self.device, self.precision, self.channels_last = device, precision, channels_last
+        self.gate, self.render_size = gate, render_size
+        self.state = "loaded"
+        self.failure = ""
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> Predictor:
+        """Load the checkpoint the config names onto its device; raise ModelLoadError with the fix."""
+        path = config["MODEL_CHECKPOINT"]
+        try:
+            device = resolve_device(config["MODEL_DEVICE"])
+        except RuntimeError as exc:
+            raise ModelLoadError(f"MODEL_DEVICE={config['MODEL_DEVICE']!r}: {exc}") from exc
+        torch.set_num_threads(config["MODEL_THREADS"])
+        try:
+            model, metadata = load_model(path, device=device)
+        except CheckpointError as exc:
+            raise ModelLoadError(f"{exc}. Set MODEL_CHECKPOINT to a colorize checkpoint "
+                                 "(a .safetensors file written by colorize.checkpoint.save_model)") from exc
+        gate = InferenceGate(config["MAX_CONCURRENT_INFERENCES"], config["MAX_QUEUE"],
+                             config["QUEUE_TIMEOUT"])
+        precision = resolve_precision(config["MODEL_PRECISION"], device)
+        channels_last = config["MODEL_CHANNELS_LAST"]
+        return cls(prepare_model(model, channels_last, precision), metadata, checkpoint=str(path),
+                   device=device, precision=precision, channels_last=channels_last, gate=gate,
+                   render_size=config["DEFAULT_RENDER_SIZE"])
+
+    @property
+    def ready(self) -> bool:
+        return self.state == "ready"
+
+    @property
+    def name(self) -> str:
+        return str(self.metadata.get("name") or Path(self.checkpoint).stem)
+
+    @property
+    def version(self) -> str:
+        """The checkpoint's own version, else the start of its weights' sha256."""
+        return str(self.metadata.get("version") or self.metadata.get("weights_sha256", "unknown")[:12])
+
+    def warm_up(self) -> None:
+        """One inference on a synthetic photo at the default render size, so the first request is not slow."""
+        self.state = "warming"
+        start = time.perf_counter()
+        try:
+            ramp = Image.linear_gradient("L").resize((self.render_size, self.render_size))
+            with self.gate.slot():
+                colorize(ramp, self.model, self.render_size, precision=self.precision)
+        except Exception as exc:  # noqa: BLE001 - reported by /readyz and the log, the worker stays up
+            self.state, self.failure = "failed", f"warm-up inference failed: {exc}"
+            log.exception("warm-up inference failed")
+            return
+        self.state = "ready"
+        log.info("model %s %s ready on %s (%s%s) after a %.0f ms warm-up", self.name, self.version,
+                 self.device, self.precision, ", channels_last" if self.channels_last else "",
+                 (time.perf_counter() - start) * 1000)
+
+    def start_warm_up(self) -> threading.Thread:
+        """Warm up in the background, so /healthz and /readyz answer meanwhile."""
+        thread = threading.Thread(target=self.warm_up, name="model-warm-up", daemon=True)
+        thread.start()
+        return thread
+
+    @contextmanager
+    def slot(self) -> Iterator[None]:
+        """An inference slot (InferenceGate.slot); NotReady before the warm-up has finished."""
+        if not self.ready:
+            raise NotReady(self.failure or "the model's warm-up inference has not finished")
+        with self.gate.slot():
+            yield
+
+    def colorize(self, image: Image.Image, render_size: int) -> tuple[Image.Image, dict[str, float]]:
+        """Colorize a decoded image; returns the result and its timings in ms (call inside ``slot()``)."""
+        timings: dict[str, float] = {}
+        result = colorize(image, self.model, render_size, precision=self.precision, timings=timings)
+        return result, timings
+
+    def describe(self) -> dict[str, Any]:
+        """What /v1/models reports: the checkpoint's metadata and how this worker serves it."""
+        meta = self.metadata
+        return {
+            "name": self.name,
+            "version": self.version,
+            "architecture": meta.get("architecture"),
+            "training": meta.get("training", {}),
+            "metrics": meta.get("metrics", {}),
+            "colorize_version": meta.get("colorize_version"),
+            "weights_sha256": meta.get("weights_sha256"),
+            "checkpoint": Path(self.checkpoint).name,
+            "metadata": meta,
+            "serving": {
+                "state": self.state,
+                "worker_pid": os.getpid(),
+                "device": self.device,
+                "precision": self.precision,
+                "channels_last": self.channels_last,
+                "torch_threads": torch.get_num_threads(),
+                "max_concurrent_inferences": self.gate.slots,
+                "max_queue": self.gate.max_queue,
+                "default_render_size": self.render_size,
+            },
+        }

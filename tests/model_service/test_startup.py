@@ -1,0 +1,96 @@
+"""Start-up: settings from the environment, clear failures, precision choice, no model at import time."""
+
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from colorize import DEFAULT_CHECKPOINT
+from model_service import create_app, predictor
+from model_service.config import ConfigError, load_config
+from model_service.predictor import ModelLoadError, resolve_precision
+
+
+def test_environment_overrides_defaults_and_overrides_win():
+    config = load_config({"MAX_PIXELS": "1000", "MODEL_CHANNELS_LAST": "false", "QUEUE_TIMEOUT": "2.5"},
+                         {"MAX_PIXELS": 5})
+    assert config["MAX_PIXELS"] == 5 and config["MODEL_CHANNELS_LAST"] is False
+    assert config["QUEUE_TIMEOUT"] == 2.5 and config["MAX_UPLOAD_BYTES"] == 20 * 1024 * 1024
+
+
+@pytest.mark.parametrize("env, threads", [({"WEB_CONCURRENCY": "2"}, None), ({"OMP_NUM_THREADS": "3"}, 3),
+                                          ({"MODEL_THREADS": "5", "OMP_NUM_THREADS": "3"}, 5)])
+def test_torch_threads_per_worker(env, threads, monkeypatch):
+    monkeypatch.setattr("model_service.config.usable_cores", lambda: 8)
+    assert load_config(env)["MODEL_THREADS"] == (threads or 4)
+
+
+@pytest.mark.parametrize("env", [{"MAX_PIXELS": "lots"}, {"MODEL_PRECISION": "fp16"}, {"WARMUP": "maybe"},
+                                 {"MAX_UPLOAD_BYTES": "0"}, {"DEFAULT_RENDER_SIZE": "2048"}])
+def test_bad_settings_fail_with_their_name(env):
+    with pytest.raises(ConfigError, match=next(iter(env))):
+        load_config(env)
+
+
+def test_a_missing_checkpoint_fails_with_the_fix(tmp_path):
+    with pytest.raises(ModelLoadError, match="MODEL_CHECKPOINT"):
+        create_app({"MODEL_CHECKPOINT": str(tmp_path / "nope.safetensors"), "WARMUP": False})
+    (tmp_path / "junk.safetensors").write_bytes(b"not a checkpoint")
+    with pytest.raises(ModelLoadError, match="not a colorize checkpoint"):
+        create_app({"MODEL_CHECKPOINT": str(tmp_path / "junk.safetensors"), "WARMUP": False})
+
+
+@pytest.mark.skipif(DEFAULT_CHECKPOINT.exists(), reason="the shipped checkpoint exists")
+def test_the_default_checkpoint_is_used_and_named_when_missing(monkeypatch):
+    monkeypatch.delenv("MODEL_CHECKPOINT", raising=False)
+    with pytest.raises(ModelLoadError, match="colorizer.safetensors"):
+        create_app({"WARMUP": False})
+
+
+def test_a_cuda_device_without_a_gpu_fails_clearly(tiny_checkpoint, monkeypatch):
+    monkeypatch.setattr("torch.cuda.is_available", lambda: False)
+    with pytest.raises(ModelLoadError, match="MODEL_DEVICE"):
+        create_app({"MODEL_CHECKPOINT": tiny_checkpoint, "MODEL_DEVICE": "cuda", "WARMUP": False})
+
+
+@pytest.mark.parametrize("flags, expected", [({"avx2"}, "fp32"), ({"avx512f", "amx_bf16"}, "bf16"),
+                                             ({"avx512_bf16"}, "bf16")])
+def test_auto_precision_follows_the_cpu(flags, expected, monkeypatch):
+    monkeypatch.setattr(predictor, "cpu_flags", lambda: flags)
+    assert resolve_precision("auto", "cpu") == expected
+    assert resolve_precision("fp32", "cpu") == "fp32"
+
+
+def test_settings_reach_the_model(make_app):
+    served = make_app(MODEL_PRECISION="fp32", MODEL_CHANNELS_LAST=False).extensions["model_service"]
+    assert served.precision == "fp32" and not served.channels_last
+    served = make_app(MODEL_PRECISION="bf16", MODEL_CHANNELS_LAST=True).extensions["model_service"]
+    weight = served.model.model.encoder.layer1[0].conv1.weight  # inside the bf16 fp32 fallback
+    assert served.precision == "bf16" and weight.is_contiguous(memory_format=torch.channels_last)
+
+
+class NanUnderAutocast(torch.nn.Module):
+    """Zeros in fp32, NaN under bf16 autocast: the failure Fp32Fallback guards against."""
+
+    def __init__(self):
+        super().__init__()
+        self.scale = torch.nn.Parameter(torch.ones(1))
+
+    def forward(self, x):
+        nan = torch.is_autocast_enabled(x.device.type)
+        return torch.full_like(x.float(), float("nan") if nan else 0.0) * self.scale
+
+
+def test_non_finite_bf16_answers_are_rerun_in_fp32():
+    from colorize.pipeline import predict_ab
+
+    lightness = torch.rand(1, 1, 8, 8) * 100
+    assert torch.isnan(predict_ab(NanUnderAutocast(), lightness, "bf16")).all()
+    guarded = predictor.prepare_model(NanUnderAutocast(), channels_last=False, precision="bf16")
+    assert torch.equal(predict_ab(guarded, lightness, "bf16"), torch.zeros(1, 1, 8, 8))
+
+
+def test_importing_the_package_loads_no_model():
+    code = "import sys, model_service; assert 'torch' not in sys.modules, 'torch imported at import time'"
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
