@@ -92,13 +92,33 @@ def denormalize_ab(ab_norm: torch.Tensor) -> torch.Tensor:
     return ab_norm * AB_SCALE
 
 
+def _srgb_to_linear(rgb: torch.Tensor) -> torch.Tensor:
+    return torch.where(rgb > 0.04045, ((rgb.clamp_min(0.04045) + 0.055) / 1.055) ** 2.4, rgb / 12.92)
+
+
+def _lightness_from_y(y: torch.Tensor) -> torch.Tensor:
+    f = torch.where(y > 0.008856, y.clamp_min(0.008856) ** (1.0 / 3.0), 7.787 * y + 16.0 / 116.0)
+    return 116.0 * f - 16.0
+
+
 def rgb_to_lightness(rgb: torch.Tensor) -> torch.Tensor:
     """sRGB in [0, 1] (..., 3, H, W) -> L only (..., 1, H, W); the same formula as rgb_to_lab."""
     rgb = _float(rgb)
-    lin = torch.where(
-        rgb > 0.04045, ((rgb.clamp_min(0.04045) + 0.055) / 1.055) ** 2.4, rgb / 12.92
-    )
     y_row = _matrix(_XYZ_FROM_RGB[1:2], rgb)  # Y's white is 1.0
-    t = _apply_matrix(y_row, lin)
-    f = torch.where(t > 0.008856, t.clamp_min(0.008856) ** (1.0 / 3.0), 7.787 * t + 16.0 / 116.0)
-    return 116.0 * f - 16.0
+    return _lightness_from_y(_apply_matrix(y_row, _srgb_to_linear(rgb)))
+
+
+def uint8_to_lightness(pixels: torch.Tensor) -> torch.Tensor:
+    """8-bit sRGB (..., 3, H, W) or 8-bit grey (..., 1, H, W) -> L (..., 1, H, W) float32.
+
+    The same values as rgb_to_lightness(pixels / 255), through a 256-entry table of the sRGB curve,
+    so only Y (not X, Y, Z) is computed: a large photo's lightness costs a few table look-ups a pixel.
+    """
+    table = _srgb_to_linear(torch.arange(256, dtype=torch.float32) / 255.0)
+    idx = pixels.long()
+    if pixels.shape[-3] == 1:  # grey: Y of (g, g, g) is linear(g), since the Y row sums to 1
+        y = table[idx]
+    else:
+        wr, wg, wb = _XYZ_FROM_RGB[1]
+        y = wr * table[idx[..., 0:1, :, :]] + wg * table[idx[..., 1:2, :, :]] + wb * table[idx[..., 2:3, :, :]]
+    return _lightness_from_y(y)

@@ -86,8 +86,11 @@ class UNetColorizer(nn.Module):
     """L (N,1,H,W) in [0,100] -> ab (N,2,H,W) in LAB units, for any H, W."""
 
     def __init__(self, depth: int = 34, pretrained: str | None = None,
-                 decoder_channels: tuple[int, ...] = (256, 128, 64, 32, 16)):
+                 decoder_channels: tuple[int, ...] = (256, 128, 64, 32, 16), chroma_gain: float = 1.0):
         super().__init__()
+        # A fixed factor on the predicted ab, chosen after training on held-out photos
+        # (training.calibrate): regression losses shrink colour towards grey, this restores it.
+        self.chroma_gain = float(chroma_gain)
         self.encoder = ResNetEncoder(depth, pretrained)
         c = self.encoder.channels
         d = tuple(decoder_channels)
@@ -117,7 +120,8 @@ class UNetColorizer(nn.Module):
         for block, skip in zip(self.blocks, [feats[3], feats[2], feats[1], feats[0], x], strict=True):
             y = block(y, skip)
         ab = torch.tanh(self.head(y).float())
-        return lab.denormalize_ab(ab[..., :h, :w])
+        ab = lab.denormalize_ab(ab[..., :h, :w])
+        return ab * self.chroma_gain if self.chroma_gain != 1.0 else ab
 
 
 _RESNETS: dict[int, tuple[Callable[..., nn.Module], object]] = {

@@ -8,7 +8,7 @@ O(pixels) colour conversion done in row strips (bounded memory).
 from __future__ import annotations
 
 import time
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager
 
 import numpy as np
 import torch
@@ -59,29 +59,33 @@ def lightness_of(image: Image.Image) -> torch.Tensor:
     w, h = image.size
     if image.mode in _SIXTEEN_BIT or image.mode == "F":
         grey = np.asarray(image, dtype=np.float32)
-        grey = grey if image.mode == "F" else grey / 65535.0
-        arr = np.clip(grey, 0.0, 1.0)[..., None]
-    elif image.mode in ("L", "LA", "1"):
+        grey = np.clip(grey if image.mode == "F" else grey / 65535.0, 0.0, 1.0)
+        rgb = torch.from_numpy(grey)[None, None].expand(1, 3, h, w)
+        return lab.rgb_to_lightness(rgb)
+    if image.mode in ("L", "LA", "1", "I;8"):
         arr = np.array(image.convert("L"))[..., None]
     else:
         arr = np.array(image.convert("RGB"))
     out = torch.empty(1, 1, h, w)
-    scale = 255.0 if arr.dtype == np.uint8 else 1.0
     for top, bottom in _strips(h, w):
-        strip = torch.from_numpy(np.ascontiguousarray(arr[top:bottom])).permute(2, 0, 1).float()
-        strip = (strip / scale).expand(3, -1, -1)
-        out[0, :, top:bottom] = lab.rgb_to_lightness(strip)
+        strip = torch.from_numpy(arr[top:bottom]).permute(2, 0, 1)
+        out[0, :, top:bottom] = lab.uint8_to_lightness(strip)
     return out
 
 
 def predict_ab(model: torch.nn.Module, lightness: torch.Tensor, precision: str = "fp32") -> torch.Tensor:
     """Run the network on L (N, 1, h, w) and return ab (N, 2, h, w) float32 on the CPU."""
     device = next(model.parameters()).device
-    autocast = (torch.autocast(device_type=device.type, dtype=torch.bfloat16)
-                if precision == "bf16" else nullcontext())
-    with torch.inference_mode(), autocast:
-        ab = model(lightness.to(device))
-    return ab.float().cpu()
+    with torch.inference_mode():
+        if precision == "bf16":
+            with torch.autocast(device_type=device.type, dtype=torch.bfloat16):
+                ab = model(lightness.to(device)).float()
+            if torch.isfinite(ab).all():
+                return ab.cpu()
+            # Seen with torch 2.14 on AMX CPUs for very thin renders (a 1-pixel-wide deepest feature
+            # map): bf16 gives NaN there, so such an input is run again in fp32.
+        ab = model(lightness.to(device)).float()
+    return ab.cpu()
 
 
 def colorize(image: Image.Image, model: torch.nn.Module, render_size: int = DEFAULT_RENDER_SIZE,
@@ -106,15 +110,29 @@ def colorize(image: Image.Image, model: torch.nn.Module, render_size: int = DEFA
     return result
 
 
+def _source_index(n_out: int, n_in: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Bilinear (align_corners=False) source indices and weights, as F.interpolate computes them."""
+    pos = ((torch.arange(n_out, dtype=torch.float64) + 0.5) * (n_in / n_out) - 0.5).clamp_(min=0)
+    lo = pos.floor().long().clamp_(max=n_in - 1)
+    hi = (lo + 1).clamp_(max=n_in - 1)
+    return lo, hi, (pos - lo).float()
+
+
 def join_lightness_ab(lightness: torch.Tensor, ab_small: torch.Tensor) -> np.ndarray:
-    """Up-sample ab onto the full-resolution L and convert to uint8 RGB (H, W, 3)."""
+    """Up-sample ab onto the full-resolution L and convert to uint8 RGB (H, W, 3).
+
+    The up-sampling is bilinear, done strip by strip, so a 50 MP photo never holds a 50 MP ab tensor.
+    """
     h, w = lightness.shape[-2:]
-    ab = ab_small
-    if ab.shape[-2:] != (h, w):
-        ab = F.interpolate(ab_small, size=(h, w), mode="bilinear", align_corners=False)
+    ab = ab_small[0].float()
+    ys, xs = _source_index(h, ab.shape[-2]), _source_index(w, ab.shape[-1])
     out = np.empty((h, w, 3), dtype=np.uint8)
     for top, bottom in _strips(h, w):
-        lab_strip = torch.cat((lightness[0, :, top:bottom], ab[0, :, top:bottom]), dim=0)
+        y0, y1, wy = (t[top:bottom] for t in ys)
+        rows = ab[:, y0] * (1 - wy)[:, None] + ab[:, y1] * wy[:, None]  # (2, strip, w_small)
+        x0, x1, wx = xs
+        strip_ab = rows[:, :, x0] * (1 - wx) + rows[:, :, x1] * wx  # (2, strip, w)
+        lab_strip = torch.cat((lightness[0, :, top:bottom], strip_ab), dim=0)
         rgb = lab.lab_to_rgb(lab_strip).mul_(255.0).round_().to(torch.uint8)
         out[top:bottom] = rgb.permute(1, 2, 0).numpy()
     return out

@@ -22,6 +22,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     from model_service.predictor import Predictor
 
     app = Flask(__name__)
+    app.request_class = api.InMemoryRequest
     app.config.from_prefixed_env()  # FLASK_* variables, as in any Flask app
     app.config.update(load_config(overrides=config))
     app.config["MAX_CONTENT_LENGTH"] = app.config["MAX_UPLOAD_BYTES"]

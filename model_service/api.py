@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import io
 import time
+from typing import IO
 
-from flask import Blueprint, Response, current_app, jsonify, request
+from flask import Blueprint, Request, Response, current_app, jsonify, request
 from PIL import Image
 from werkzeug.exceptions import RequestEntityTooLarge
 
@@ -31,6 +32,15 @@ _HOW_TO_SEND = ("send the image as the request body with Content-Type image/... 
                 "application/octet-stream), or as the file field 'image' of a multipart/form-data form")
 
 
+class InMemoryRequest(Request):
+    """Multipart files are parsed into BytesIO: an upload never touches the disk (Werkzeug's default spools
+    files over 500 kB to a temporary file). MAX_CONTENT_LENGTH bounds the whole body, so memory too."""
+
+    def _get_file_stream(self, total_content_length: int | None, content_type: str | None,
+                         filename: str | None = None, content_length: int | None = None) -> IO[bytes]:
+        return io.BytesIO()
+
+
 def _predictor() -> Predictor:
     return current_app.extensions["model_service"]
 
@@ -43,10 +53,13 @@ def _image_bytes() -> bytes:
     """The upload: multipart field ``image``, or the raw body when it is sent as image/* (or octet-stream)."""
     mimetype = request.mimetype
     if mimetype == "multipart/form-data":
-        upload = request.files.get("image")
-        if upload is None:
+        uploads = request.files.getlist("image")
+        if not uploads:
             raise ApiError(400, "missing_image", "the multipart form has no file field 'image'")
-        return upload.read()
+        if len(uploads) > 1:
+            raise ApiError(400, "too_many_images", f"the field 'image' holds {len(uploads)} files; "
+                                                   "send one image per request")
+        return uploads[0].read()
     if mimetype.startswith(RAW_MEDIA_TYPES):
         data = request.get_data(cache=False)
         # Werkzeug cuts a body without Content-Length (chunked) at the limit, silently: look past it.

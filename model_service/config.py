@@ -26,8 +26,10 @@ DEFAULTS: dict[str, Any] = {
     "MAX_PIXELS": 50_000_000,
     "DEFAULT_RENDER_SIZE": 256,
     "MAX_CONCURRENT_INFERENCES": 1,  # per worker
-    "MAX_QUEUE": 4,  # requests per worker allowed to wait for an inference slot
-    "QUEUE_TIMEOUT": 20.0,  # seconds one request may wait for a slot
+    # 16 waiting per worker: 8 clients that wait for their answers never see a 503 (docs/limits.md).
+    "MAX_QUEUE": 16,  # requests per worker allowed to wait for an inference slot
+    # Under the web app's 60 s read timeout, so a queued request is shed (503) before the web app gives up.
+    "QUEUE_TIMEOUT": 45.0,  # seconds one request may wait for a slot
     "RETRY_AFTER": 2,  # seconds, sent with every 503
     "WARMUP": True,  # False: no automatic warm-up inference, so /readyz stays 503 (tests)
 }

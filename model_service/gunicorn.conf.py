@@ -1,21 +1,27 @@
 """Gunicorn settings: ``gunicorn -c model_service/gunicorn.conf.py "model_service:create_app()"``.
 
-Environment: PORT (8001), HOST (0.0.0.0), WEB_CONCURRENCY (workers, 1), THREADS (per worker, 8),
-TIMEOUT (120 s), LOG_LEVEL (info). Each worker loads its own model after the fork (preload_app=False):
-no torch state crosses a fork, and MODEL_THREADS defaults to the cores divided by WEB_CONCURRENCY.
-Keep THREADS above MAX_CONCURRENT_INFERENCES + MAX_QUEUE, so that a full queue is answered with a
-quick 503 and /healthz, /readyz and /metrics still answer while every inference slot is taken.
+Environment: PORT (8001), HOST (0.0.0.0), WEB_CONCURRENCY (workers, 1), THREADS (per worker; default
+MAX_CONCURRENT_INFERENCES + MAX_QUEUE + 4, i.e. 21), TIMEOUT (120 s), LOG_LEVEL (info). Each worker loads
+its own model after the fork (preload_app=False): no torch state crosses a fork, and MODEL_THREADS
+defaults to the cores divided by WEB_CONCURRENCY. Keep THREADS above MAX_CONCURRENT_INFERENCES +
+MAX_QUEUE, so that a full queue is answered with a quick 503 and /healthz, /readyz and /metrics still
+answer while every inference slot is taken. A worker takes connections only once its model is warm
+(post_worker_init), so a worker respawned beside busy peers never answers 503 not_ready.
 """
 
 import os
 import shutil
 import tempfile
 
+from model_service.config import load_config  # no torch: the settings only, read as the workers will
+
+_service = load_config()
 wsgi_app = "model_service:create_app()"
 bind = f"{os.environ.get('HOST', '0.0.0.0')}:{os.environ.get('PORT', '8001')}"
 workers = int(os.environ.get("WEB_CONCURRENCY", "1"))
 worker_class = "gthread"
-threads = int(os.environ.get("THREADS", "8"))
+# One thread per request the gate admits (running or queued) plus 4 for the probes and /metrics.
+threads = int(os.environ.get("THREADS") or _service["MAX_CONCURRENT_INFERENCES"] + _service["MAX_QUEUE"] + 4)
 preload_app = False
 timeout = int(os.environ.get("TIMEOUT", "120"))  # also bounds a worker's start (model load)
 graceful_timeout = 30
@@ -39,6 +45,14 @@ def on_starting(server):
     for name in os.listdir(folder):  # values left by an earlier run
         if name.endswith(".db"):
             os.remove(os.path.join(folder, name))
+
+
+def post_worker_init(worker):
+    # create_app() started the warm-up inference in a thread; accept connections once it is done.
+    predictor = getattr(worker.wsgi, "extensions", {}).get("model_service")
+    thread = getattr(predictor, "warm_up_thread", None)
+    if thread is not None:
+        thread.join()
 
 
 def child_exit(server, worker):

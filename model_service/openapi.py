@@ -75,10 +75,10 @@ def document(config: Mapping[str, Any], model_version: str) -> dict[str, Any]:
                 "content": {t: {"schema": {"type": "string", "format": "binary"}}
                             for t in ("image/png", "image/jpeg", "image/webp")},
             },
-            "400": _error("No image, an empty or corrupt image (a known format whose data is broken or "
-                          "truncated), or a bad parameter.",
-                          ["missing_image", "empty_image", "corrupt_image", "invalid_render_size",
-                           "invalid_format"]),
+            "400": _error("No image, more than one, an empty or corrupt image (a known format whose data is "
+                          "broken or truncated), or a bad parameter.",
+                          ["missing_image", "too_many_images", "empty_image", "corrupt_image",
+                           "invalid_render_size", "invalid_format"]),
             "413": _error(f"The request body is larger than {max_bytes} bytes.", ["payload_too_large"]),
             "415": _error("The Content-Type is not image/*, application/octet-stream or multipart/form-data, "
                           f"or the bytes are not an image in an accepted format ({accepted}).",

@@ -53,34 +53,12 @@ def resolve_precision(requested: str, device: str) -> str:
     return "bf16" if cpu_flags() & _BF16_CPU_FLAGS else "fp32"
 
 
-class Fp32Fallback(torch.nn.Module):
-    """Runs a forward pass again in fp32 when bf16 autocast returned non-finite values.
-
-    On this project's AMX CPU, torch 2.14.1 (oneDNN 3.12) returns NaN from bf16 convolutions whose output
-    is one pixel wide: every time for renders up to 32 px wide (e.g. a 7 x 256 image), now and then for
-    others. The finite answers match fp32, so a rerun of the rare bad one is enough.
-    """
-
-    def __init__(self, model: torch.nn.Module):
-        super().__init__()
-        self.model = model
-
-    def forward(self, lightness: torch.Tensor) -> torch.Tensor:
-        ab = self.model(lightness)
-        if bool(torch.isfinite(ab).all()):
-            return ab
-        log.warning("bf16 inference of a %s input gave non-finite values; ran it again in fp32",
-                    tuple(lightness.shape))
-        with torch.autocast(lightness.device.type, enabled=False):
-            return self.model(lightness.float())
-
-
 def prepare_model(model: torch.nn.Module, channels_last: bool, precision: str = "fp32") -> torch.nn.Module:
-    """channels_last weights when asked (oneDNN and cuDNN run NHWC convolutions faster); for bf16, the
-    fp32 fallback above."""
-    if channels_last:
-        model = model.to(memory_format=torch.channels_last)
-    return Fp32Fallback(model) if precision == "bf16" else model
+    """channels_last weights when asked (oneDNN and cuDNN run NHWC convolutions faster).
+
+    A bf16 answer with non-finite values is rerun in fp32 by colorize.pipeline.predict_ab itself.
+    """
+    return model.to(memory_format=torch.channels_last) if channels_last else model
 
 
 class Predictor:
@@ -93,6 +71,7 @@ class Predictor:
         self.gate, self.render_size = gate, render_size
         self.state = "loaded"
         self.failure = ""
+        self.warm_up_thread: threading.Thread | None = None
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> Predictor:
@@ -150,6 +129,7 @@ class Predictor:
         """Warm up in the background, so /healthz and /readyz answer meanwhile."""
         thread = threading.Thread(target=self.warm_up, name="model-warm-up", daemon=True)
         thread.start()
+        self.warm_up_thread = thread
         return thread
 
     @contextmanager

@@ -65,3 +65,12 @@ def test_grey_has_no_colour_and_normalisation_round_trips():
 def test_rejects_wrong_channel_count():
     with pytest.raises(ValueError, match="3 channels"):
         lab.rgb_to_lab(torch.rand(1, 4, 2, 2))
+
+
+def test_uint8_lightness_table_matches_the_formula():
+    rgb8 = torch.randint(0, 256, (3, 40, 50), dtype=torch.uint8)
+    want = lab.rgb_to_lightness(rgb8.double() / 255)
+    assert torch.allclose(lab.uint8_to_lightness(rgb8).double(), want, atol=2e-4)
+    grey8 = rgb8[:1]
+    want_grey = lab.rgb_to_lightness(grey8.expand(3, -1, -1).double() / 255)
+    assert torch.allclose(lab.uint8_to_lightness(grey8).double(), want_grey, atol=2e-4)

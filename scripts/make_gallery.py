@@ -1,0 +1,67 @@
+"""Make the README gallery: before/after/truth strips of bench photos, picked by rank, not by taste.
+
+    python -m scripts.make_gallery --checkpoint models/colorizer.safetensors --out docs/gallery
+
+Every photo of the given sets is colorized; they are ranked by PSNR gain over the grey baseline and
+the two best, two middle and two worst are shown, so the gallery shows failures as well as successes.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from colorize import metrics
+from colorize.checkpoint import load_model
+from colorize.pipeline import colorize
+from training.data import list_images
+from training.evaluate import grey_baseline
+
+
+def _psnr(a: np.ndarray, b: np.ndarray) -> float:
+    ta, tb = (torch.from_numpy(x).permute(2, 0, 1)[None].double() for x in (a, b))
+    return metrics.psnr(ta, tb).item()
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser()
+    p.add_argument("--checkpoint", type=Path, default=Path("models/colorizer.safetensors"))
+    p.add_argument("--data", nargs="+", default=["../shared/data/bench/kodak24", "../shared/data/bench/mcmaster18",
+                                                 "../shared/data/bench/set14"])
+    p.add_argument("--out", type=Path, default=Path("docs/gallery"))
+    p.add_argument("--height", type=int, default=220)
+    args = p.parse_args(argv)
+    model, _ = load_model(args.checkpoint)
+    scored = []
+    for path in list_images(args.data):
+        truth_img = Image.open(path).convert("RGB")
+        truth = np.asarray(truth_img)
+        pred = np.asarray(colorize(truth_img, model))
+        grey = grey_baseline(truth_img)
+        scored.append((_psnr(pred, truth) - _psnr(grey, truth), path, grey, pred, truth))
+    scored.sort(key=lambda s: -s[0])
+    mid = len(scored) // 2
+    picks = [("best", s) for s in scored[:2]] + [("middle", s) for s in scored[mid - 1:mid + 1]] + \
+            [("worst", s) for s in scored[-2:]]
+    args.out.mkdir(parents=True, exist_ok=True)
+    lines = ["| rank | photo | grey input · colorized · truth | PSNR gain over grey |", "|---|---|---|---:|"]
+    for rank, (gain, path, grey, pred, truth) in picks:
+        strip = np.concatenate([grey, np.full((grey.shape[0], 6, 3), 255, np.uint8), pred,
+                                np.full((grey.shape[0], 6, 3), 255, np.uint8), truth], axis=1)
+        img = Image.fromarray(strip)
+        img = img.resize((round(img.width * args.height / img.height), args.height), Image.LANCZOS)
+        name = f"{rank}-{path.parent.name}-{path.stem}.jpg"
+        img.save(args.out / name, quality=88)
+        lines.append(f"| {rank} | {path.parent.name}/{path.name} | ![{path.stem}]({args.out.name}/{name}) | "
+                     f"{gain:+.2f} dB |")
+    (args.out / "gallery.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,107 @@
+"""Choose a trained model's chroma gain on held-out photos and write the checkpoint to ship.
+
+    python -m training.calibrate --run runs/shipped --out models/colorizer.safetensors
+
+L1/MSE training shrinks colour towards grey (the loss prefers a muted average to a wrong vivid
+guess). A single factor on the predicted ab restores saturation; it is chosen on the run's own
+held-out split of the training photos (never on bench/): the smallest gain whose mean
+colourfulness reaches ``--colour-ratio`` of the truth's. The table for every gain is printed and
+stored in the checkpoint's metadata, and the fp16 copy is checked against fp32.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+import yaml
+from PIL import Image, ImageOps
+
+from colorize import metrics
+from colorize.checkpoint import load_model, save_model
+from colorize.pipeline import join_lightness_ab, lightness_of, predict_ab, render_shape
+from training.data import list_images, split_files
+
+
+def held_out_files(run: Path, limit: int) -> list[Path]:
+    """The validation photos of a training run (same folders, fraction and seed as it used)."""
+    cfg = yaml.safe_load((run / "config.yaml").read_text())
+    if cfg.get("val_data"):
+        return list_images([cfg["val_data"]])[:limit]
+    _, val = split_files(list_images(cfg["data"]), cfg["val_fraction"], cfg["seed"])
+    return val[:limit]
+
+
+def measure(model, files: list[Path], gains: list[float], render_size: int) -> list[dict]:
+    """Mean PSNR / SSIM / colourfulness on the photos for each gain (one network pass per photo)."""
+    sums = {g: {"psnr": 0.0, "ssim": 0.0, "colourfulness": 0.0} for g in gains}
+    truth_c = grey_psnr = 0.0
+    for path in files:
+        with Image.open(path) as img:
+            rgb = ImageOps.exif_transpose(img).convert("RGB")
+        truth = torch.from_numpy(np.array(rgb)).permute(2, 0, 1)[None].double()
+        lightness = lightness_of(rgb)
+        h, w = lightness.shape[-2:]
+        small = torch.nn.functional.interpolate(lightness, size=render_shape(h, w, render_size),
+                                                mode="bilinear", align_corners=False, antialias=True)
+        ab = predict_ab(model, small)
+        truth_c += metrics.colourfulness(truth).item()
+        grey = torch.from_numpy(join_lightness_ab(lightness, torch.zeros(1, 2, 1, 1))).permute(2, 0, 1)[None]
+        grey_psnr += metrics.psnr(grey.double(), truth).item()
+        for g in gains:
+            pred = torch.from_numpy(join_lightness_ab(lightness, ab * g)).permute(2, 0, 1)[None].double()
+            sums[g]["psnr"] += metrics.psnr(pred, truth).item()
+            sums[g]["ssim"] += metrics.ssim(pred, truth).item()
+            sums[g]["colourfulness"] += metrics.colourfulness(pred).item()
+    n = len(files)
+    return [{"gain": g, **{k: v / n for k, v in s.items()}, "truth_colourfulness": truth_c / n,
+             "grey_psnr": grey_psnr / n} for g, s in sums.items()]
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description="Choose the chroma gain on held-out photos; write the shipped model.")
+    p.add_argument("--run", type=Path, required=True, help="a training run folder (config.yaml, best.safetensors)")
+    p.add_argument("--checkpoint", type=Path, help="default: RUN/best.safetensors")
+    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--gains", type=float, nargs="+", default=[1.0, 1.1, 1.2, 1.25, 1.3, 1.35, 1.4, 1.5, 1.6, 1.8])
+    p.add_argument("--colour-ratio", type=float, default=0.52,
+                   help="target colourfulness / truth's (the quality bar is 0.5; a small margin)")
+    p.add_argument("--limit", type=int, default=300, help="held-out photos used")
+    p.add_argument("--render-size", type=int, default=256)
+    args = p.parse_args(argv)
+    model, meta = load_model(args.checkpoint or args.run / "best.safetensors")
+    files = held_out_files(args.run, args.limit)
+    table = measure(model, files, sorted(args.gains), args.render_size)
+    print("gain  PSNR   (grey)  SSIM    colourfulness (truth)")
+    for r in table:
+        print(f"{r['gain']:4.2f}  {r['psnr']:.2f}  ({r['grey_psnr']:.2f})  {r['ssim']:.4f}  "
+              f"{r['colourfulness']:.1f} ({r['truth_colourfulness']:.1f})")
+    reached = [r for r in table if r["colourfulness"] >= args.colour_ratio * r["truth_colourfulness"]]
+    chosen = reached[0] if reached else table[-1]
+    print(f"chosen gain {chosen['gain']}" + ("" if reached else " (largest tried; the target was not reached)"))
+
+    model.chroma_gain = chosen["gain"]
+    model.config["chroma_gain"] = chosen["gain"]
+    keep = {k: v for k, v in meta.items() if k in ("training", "metrics", "name", "version")}
+    keep["calibration"] = {"chroma_gain": chosen["gain"], "colour_ratio_target": args.colour_ratio,
+                           "data": f"{len(files)} held-out photos of the run's training folders",
+                           "render_size": args.render_size, "table": table}
+    save_model(model, args.out, keep, dtype=torch.float16)
+    half, _ = load_model(args.out)
+    fp16 = measure(half, files[:100], [1.0], args.render_size)[0]
+    fp32 = measure(model, files[:100], [1.0], args.render_size)[0]
+    drift = fp32["psnr"] - fp16["psnr"]
+    print(f"fp16 storage: PSNR {fp16['psnr']:.4f} vs fp32 {fp32['psnr']:.4f} on 100 photos ({drift:+.4f} dB)")
+    if abs(drift) >= 0.02:
+        save_model(model, args.out, keep)  # fp16 costs too much: ship fp32
+        print("fp16 storage costs >= 0.02 dB: saved in fp32 instead", file=sys.stderr)
+    print(json.dumps({"chroma_gain": chosen["gain"], "fp16_psnr_drift_db": drift}))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
