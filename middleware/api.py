@@ -7,22 +7,34 @@ import io
 from flask import Blueprint, Response, jsonify, request
 from werkzeug.datastructures import FileStorage
 
-from middleware.client import current_client
+from middleware.client import RETRY_AFTER, current_client
 from middleware.errors import error_response
-from middleware.uploads import Upload, content_disposition, extension_for, parse_options, read_upload
+from middleware.uploads import (
+    Upload,
+    UploadError,
+    content_disposition,
+    extension_for,
+    parse_options,
+    read_upload,
+)
 
 bp = Blueprint("api", __name__)
+RAW_MEDIA_TYPES = ("image/", "application/octet-stream")  # the body is the image itself
 
 
 @bp.post("/api/colorize")
 def colorize() -> Response:
-    """Multipart field ``image`` (or a raw ``image/*`` body); answers the colorized image as a download."""
-    if request.mimetype.startswith("image/"):
+    """Multipart field ``image`` (one file), or the image as the body; answers the colorized image as a download."""
+    if request.mimetype.startswith(RAW_MEDIA_TYPES):
         upload = _raw_upload()
         options = request.args
-    else:
-        upload = read_upload(request.files.get("image"))
+    elif request.mimetype == "multipart/form-data" or not request.content_length:
+        upload = read_upload(_one_file())
         options = request.values
+    else:
+        raise UploadError(415, "unsupported_media_type",
+                          f"Content-Type {request.mimetype!r} cannot carry an image: send a multipart/form-data "
+                          "form with the file field 'image', or the image itself as the body (image/*).")
     render_size, output_format = parse_options(options)
     result = current_client().colorize(upload.data, upload.content_type, render_size, output_format)
     response = Response(result.data, mimetype=result.content_type)
@@ -54,7 +66,15 @@ def readyz() -> Response:
     if current_client().is_ready():
         return jsonify(status="ready")
     return error_response(503, "model_service_unavailable",
-                          "The colorization service is not ready.", retry_after="5")
+                          "The colorization service is not ready.", retry_after=RETRY_AFTER)
+
+
+def _one_file() -> FileStorage | None:
+    files = request.files.getlist("image")
+    if len(files) > 1:
+        raise UploadError(400, "too_many_images",
+                          f"The field 'image' holds {len(files)} files: send one image per request.")
+    return files[0] if files else None
 
 
 def _raw_upload() -> Upload:

@@ -3,7 +3,8 @@
 Connection failures (nothing listening, connect timed out) are retried with back-off, because the
 service may be restarting; the whole attempt never takes longer than ``unreachable_budget`` seconds.
 A read timeout is never retried: the service got the image and is busy with it, and sending it
-again would only double its work.
+again would only double its work. Every 503 carries ``Retry-After``: the service's own when it sent
+one, else RETRY_AFTER.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from dataclasses import dataclass
 
 import requests
 from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
+
+RETRY_AFTER = "5"  # seconds, when the service is unreachable or did not say (a restart takes a few)
 
 
 class ModelServiceError(Exception):
@@ -124,14 +127,17 @@ class ModelServiceClient:
                 ) from exc
             except requests.ConnectionError as exc:
                 if not _is_connect_failure(exc):
-                    raise ModelServiceError(
-                        "The colorization service closed the connection before answering. Please try again."
+                    # It had the request and hung up: it (or its worker) stopped or restarted. Not retried
+                    # here (an image that crashes a worker would crash the next); the client may retry.
+                    raise ModelServiceUnavailable(
+                        "The colorization service closed the connection before answering. "
+                        "Please try again in a moment.", retry_after=RETRY_AFTER,
                     ) from exc
                 # Retry only if a back-off and another full connect attempt still fit in the budget.
                 if time.monotonic() + delay + self.connect_timeout > deadline:
                     raise ModelServiceUnavailable(
                         "The colorization service is not reachable right now. "
-                        "Please try again in a moment."
+                        "Please try again in a moment.", retry_after=RETRY_AFTER,
                     ) from exc
                 time.sleep(delay)
                 delay *= 2
@@ -147,7 +153,7 @@ class ModelServiceClient:
         if response.status_code == 503:
             raise ModelServiceUnavailable(
                 message or "The colorization service is busy or still starting. Please try again shortly.",
-                code=code, retry_after=retry_after or "5")
+                code=code, retry_after=retry_after or RETRY_AFTER)
         if 400 <= response.status_code < 500:
             raise ModelServiceRejected(message or "The colorization service could not use this image.",
                                        status=response.status_code, code=code or "rejected")

@@ -16,6 +16,7 @@ threads = int(os.environ.get("GUNICORN_THREADS", "16"))
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "90"))
 graceful_timeout = 30
 keepalive = 5
+control_socket_disable = True  # gunicorn >= 27: one shared default path would clash between instances
 accesslog = "-"
 errorlog = "-"
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")

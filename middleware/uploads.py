@@ -25,6 +25,11 @@ _SIGNATURES = (
 )
 
 
+# Letters NFKD does not decompose into ASCII, spelt as their languages write them without diacritics.
+_ASCII_SPELLING = str.maketrans({"ß": "ss", "ẞ": "SS", "æ": "ae", "Æ": "AE", "œ": "oe", "Œ": "OE", "ø": "o",
+                                 "Ø": "O", "ł": "l", "Ł": "L", "đ": "d", "Đ": "D", "þ": "th", "Þ": "Th"})
+
+
 class UploadError(Exception):
     """The request's upload or options are unusable; carries the HTTP status and a plain message."""
 
@@ -105,7 +110,7 @@ def download_name(filename: str, extension: str) -> str:
 def content_disposition(filename: str, extension: str) -> str:
     """``attachment`` with an ASCII ``filename`` and an RFC 5987 UTF-8 ``filename*``."""
     stem = download_stem(filename)
-    ascii_stem = unicodedata.normalize("NFKD", stem).encode("ascii", "ignore").decode()
+    ascii_stem = unicodedata.normalize("NFKD", stem.translate(_ASCII_SPELLING)).encode("ascii", "ignore").decode()
     ascii_stem = re.sub(r"[^A-Za-z0-9._ -]+", "_", ascii_stem)
     ascii_stem = re.sub(r" {2,}", " ", ascii_stem).strip(" ._") or "image"
     name = download_name(filename, extension)

@@ -39,7 +39,8 @@ def index() -> str:
 def colorize() -> tuple[str, int]:
     """The form without JavaScript: colorize each file, answer a page with both images embedded."""
     files = [f for f in request.files.getlist("image") if f.filename]
-    files = files[: current_app.config["MAX_FILES_PER_FORM"]]
+    limit = current_app.config["MAX_FILES_PER_FORM"]
+    files, skipped = files[:limit], files[limit:]
     results, failures = [], []
     try:
         render_size, output_format = parse_options(request.form)
@@ -64,6 +65,8 @@ def colorize() -> tuple[str, int]:
             "download_name": download_name(upload.filename, extension_for(result.content_type)),
             "model_version": result.model_version,
         })
+    results += [{"name": file.filename, "error": f"Not colorized: at most {limit} photos are colorized per "
+                                                 "upload. Please send this one again."} for file in skipped]
     if len(failures) == len(results):
         status = failures[0].status
         return render_template("index.html", error=failures[0].message, **_page_context()), status

@@ -29,6 +29,7 @@ def test_unreachable_model_service_is_503_json_within_2_s(jpeg, url):
     assert response.status_code == 503
     assert response.json["error"]["code"] == "model_service_unavailable"
     assert "not reachable" in response.json["error"]["message"]
+    assert int(response.headers["Retry-After"]) > 0  # a client knows when to come back
     assert elapsed < 2.0  # the brief's budget for an unreachable service, retries included
     assert client.get("/readyz").status_code == 503
 
@@ -54,12 +55,14 @@ def test_stalling_model_service_is_504_after_the_read_timeout_and_not_retried(jp
     assert len(seen) == 1  # the image was sent once: a read timeout is never retried
 
 
-def test_model_service_hanging_up_is_a_502_not_a_traceback(jpeg):
+def test_model_service_hanging_up_is_a_503_to_retry_not_a_traceback(jpeg):
+    # A service that hangs up mid-request has stopped or restarted (killed, out of memory): come back later.
     with raw_server("hangup") as (url, seen):
         response = post_api(make_app(url).test_client(), jpeg)
-    assert response.status_code == 502
+    assert response.status_code == 503
     assert "closed the connection" in response.json["error"]["message"]
-    assert len(seen) == 1
+    assert int(response.headers["Retry-After"]) > 0
+    assert len(seen) == 1  # not sent again
 
 
 @pytest.mark.parametrize("status, headers, expected", [

@@ -51,6 +51,15 @@ def test_several_files_at_once_without_javascript(client):
     assert len(embedded_images(response.get_data(as_text=True))) == 6
 
 
+def test_files_over_the_per_form_limit_are_named_not_dropped(model_service_url):
+    client = make_app(model_service_url, MAX_FILES_PER_FORM=2, CSRF_ENABLED=False).test_client()
+    files = [(io.BytesIO(image_bytes()), f"p{i}.jpg") for i in range(3)]
+    response = client.post("/colorize", data={"image": files, "render_size": "64"})
+    html = response.get_data(as_text=True)
+    assert response.status_code == 200 and len(embedded_images(html)) == 4
+    assert "p2.jpg" in html and "at most 2 photos" in html
+
+
 def test_a_bad_file_among_good_ones_is_reported_beside_the_results(client):
     token = csrf_token_of(client)
     files = [(io.BytesIO(image_bytes()), "good.jpg"), (io.BytesIO(b"not an image"), "bad.txt")]
