@@ -22,7 +22,7 @@ lint: $(STAMP)
 	$(PY) -m ruff check .
 
 bench: $(STAMP)
-	$(PY) -m benchmarks.model && $(PY) -m benchmarks.service_precision
+	$(PY) -m benchmarks.model && $(PY) -m benchmarks.service_precision --checkpoint models/colorizer.safetensors
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -66,7 +66,7 @@ def test_settings_reach_the_model(make_app):
     served = make_app(MODEL_PRECISION="fp32", MODEL_CHANNELS_LAST=False).extensions["model_service"]
     assert served.precision == "fp32" and not served.channels_last
     served = make_app(MODEL_PRECISION="bf16", MODEL_CHANNELS_LAST=True).extensions["model_service"]
-    weight = served.model.model.encoder.layer1[0].conv1.weight  # inside the bf16 fp32 fallback
+    weight = served.model.encoder.layer1[0].conv1.weight
     assert served.precision == "bf16" and weight.is_contiguous(memory_format=torch.channels_last)
 
 
