@@ -73,6 +73,15 @@ def lightness_of(image: Image.Image) -> torch.Tensor:
     return out
 
 
+def lightness_at_render_size(lightness: torch.Tensor, render_size: int) -> torch.Tensor:
+    """The network's input: full-resolution L (1, 1, H, W) resized (antialiased) to render_shape."""
+    h, w = lightness.shape[-2:]
+    shape = render_shape(h, w, render_size)
+    if shape == (h, w):
+        return lightness
+    return F.interpolate(lightness, size=shape, mode="bilinear", align_corners=False, antialias=True)
+
+
 def predict_ab(model: torch.nn.Module, lightness: torch.Tensor, precision: str = "fp32") -> torch.Tensor:
     """Run the network on L (N, 1, h, w) and return ab (N, 2, h, w) float32 on the CPU."""
     device = next(model.parameters()).device
@@ -95,11 +104,7 @@ def colorize(image: Image.Image, model: torch.nn.Module, render_size: int = DEFA
         image, alpha = split_alpha(image)
         w, h = image.size
         lightness = lightness_of(image)
-        rh, rw = render_shape(h, w, render_size)
-        small = lightness
-        if (rh, rw) != (h, w):
-            small = F.interpolate(lightness, size=(rh, rw), mode="bilinear",
-                                  align_corners=False, antialias=True)
+        small = lightness_at_render_size(lightness, render_size)
     with _timed(timings, "network_ms"):
         ab_small = predict_ab(model, small, precision)
     with _timed(timings, "postprocess_ms"):

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import csv
-import hashlib
 import shutil
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
+
+from training.datasets import sha256_of
 
 DEPTHS = ["unet_resnet18", "unet_resnet34", "unet_resnet50"]
 
@@ -71,14 +72,6 @@ def visual_grid(runs: Path, bench: list[str], target: Path, per_row: int = 4, re
     Image.fromarray(np.concatenate(rows, axis=0)).save(target)
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def write_report(out: Path, budget_name: str, budget: dict, results: dict, timings: dict,
                  bench: list[str]) -> Path:
     runs = out / "runs"
@@ -88,7 +81,7 @@ def write_report(out: Path, budget_name: str, budget: dict, results: dict, timin
     sums = []
     for name in results:
         shutil.copy(runs / name / "config.yaml", out / "configs" / f"{name}.yaml")
-        sums.append(f"{_sha256(runs / name / 'best.safetensors')}  runs/{name}/best.safetensors")
+        sums.append(f"{sha256_of(runs / name / 'best.safetensors')}  runs/{name}/best.safetensors")
     (out / "checkpoints.sha256").write_text("\n".join(sums) + "\n")
 
     any_result = next(iter(results.values()))

@@ -15,16 +15,10 @@ import numpy as np
 import torch
 from PIL import Image
 
-from colorize import metrics
 from colorize.checkpoint import load_model
 from colorize.pipeline import colorize
 from training.data import list_images
-from training.evaluate import grey_baseline
-
-
-def _psnr(a: np.ndarray, b: np.ndarray) -> float:
-    ta, tb = (torch.from_numpy(x).permute(2, 0, 1)[None].double() for x in (a, b))
-    return metrics.psnr(ta, tb).item()
+from training.evaluate import grey_baseline, image_metrics
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -42,7 +36,9 @@ def main(argv: list[str] | None = None) -> int:
         truth = np.asarray(truth_img)
         pred = np.asarray(colorize(truth_img, model))
         grey = grey_baseline(truth_img)
-        scored.append((_psnr(pred, truth) - _psnr(grey, truth), path, grey, pred, truth))
+        truth_t = torch.from_numpy(truth.copy()).permute(2, 0, 1)[None].double()
+        gain = image_metrics(pred, truth_t)["psnr"] - image_metrics(grey, truth_t)["psnr"]
+        scored.append((gain, path, grey, pred, truth))
     scored.sort(key=lambda s: -s[0])
     mid = len(scored) // 2
     picks = [("best", s) for s in scored[:2]] + [("middle", s) for s in scored[mid - 1:mid + 1]] + \

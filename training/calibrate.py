@@ -23,8 +23,9 @@ from PIL import Image, ImageOps
 
 from colorize import metrics
 from colorize.checkpoint import load_model, save_model
-from colorize.pipeline import join_lightness_ab, lightness_of, predict_ab, render_shape
+from colorize.pipeline import join_lightness_ab, lightness_at_render_size, lightness_of, predict_ab
 from training.data import list_images, split_files
+from training.evaluate import image_metrics
 
 
 def held_out_files(run: Path, limit: int) -> list[Path]:
@@ -45,18 +46,13 @@ def measure(model, files: list[Path], gains: list[float], render_size: int) -> l
             rgb = ImageOps.exif_transpose(img).convert("RGB")
         truth = torch.from_numpy(np.array(rgb)).permute(2, 0, 1)[None].double()
         lightness = lightness_of(rgb)
-        h, w = lightness.shape[-2:]
-        small = torch.nn.functional.interpolate(lightness, size=render_shape(h, w, render_size),
-                                                mode="bilinear", align_corners=False, antialias=True)
-        ab = predict_ab(model, small)
+        ab = predict_ab(model, lightness_at_render_size(lightness, render_size))
         truth_c += metrics.colourfulness(truth).item()
-        grey = torch.from_numpy(join_lightness_ab(lightness, torch.zeros(1, 2, 1, 1))).permute(2, 0, 1)[None]
-        grey_psnr += metrics.psnr(grey.double(), truth).item()
+        grey_psnr += image_metrics(join_lightness_ab(lightness, torch.zeros(1, 2, 1, 1)), truth)["psnr"]
         for g in gains:
-            pred = torch.from_numpy(join_lightness_ab(lightness, ab * g)).permute(2, 0, 1)[None].double()
-            sums[g]["psnr"] += metrics.psnr(pred, truth).item()
-            sums[g]["ssim"] += metrics.ssim(pred, truth).item()
-            sums[g]["colourfulness"] += metrics.colourfulness(pred).item()
+            scores = image_metrics(join_lightness_ab(lightness, ab * g), truth)
+            for k in sums[g]:
+                sums[g][k] += scores[k]
     n = len(files)
     return [{"gain": g, **{k: v / n for k, v in s.items()}, "truth_colourfulness": truth_c / n,
              "grey_psnr": grey_psnr / n} for g, s in sums.items()]
