@@ -77,6 +77,42 @@ def lab_to_rgb(lab: torch.Tensor) -> torch.Tensor:
     return rgb.clamp(0.0, 1.0)
 
 
+_RGB_FROM_XYZ = torch.linalg.inv(torch.tensor(_XYZ_FROM_RGB, dtype=torch.float64)).tolist()
+_SRGB8_LEVELS = 1 << 16  # linear values are quantised to 16 bits before the 8-bit sRGB table
+_srgb8_table: torch.Tensor | None = None
+
+
+def _linear_to_srgb8_table() -> torch.Tensor:
+    """uint8 sRGB of linear values i / 65535: 16-bit steps are below 0.03 of an 8-bit level everywhere."""
+    global _srgb8_table
+    if _srgb8_table is None:
+        lin = torch.arange(_SRGB8_LEVELS, dtype=torch.float64) / (_SRGB8_LEVELS - 1)
+        srgb = torch.where(lin > 0.0031308, 1.055 * lin.clamp_min(0.0031308) ** (1.0 / 2.4) - 0.055, 12.92 * lin)
+        _srgb8_table = (srgb * 255.0).round().to(torch.uint8)
+    return _srgb8_table
+
+
+def lab_to_srgb8(lightness: torch.Tensor, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """L, a, b planes (H, W) float32 on the CPU -> 8-bit sRGB (H, W, 3), channels last, ready for an image.
+
+    The same colours as ``(lab_to_rgb(...) * 255).round()`` to within one level (the sRGB curve is read from
+    a 16-bit table instead of computing a power per pixel), at a fraction of its time and memory: the
+    serving path converts every pixel of a full-resolution photo with it.
+    """
+    fy = (lightness + 16.0) / 116.0
+    planes = (a / 500.0 + fy, fy, (fy - b / 200.0).clamp_min_(0.0))  # as scikit-image: negative z is 0
+    xyz = [torch.where(f > 0.2068966, f * f * f, (f - 16.0 / 116.0) / 7.787) * white
+           for f, white in zip(planes, _WHITE_D65)]
+    table = _linear_to_srgb8_table()
+    out = torch.empty((*lightness.shape, 3), dtype=torch.uint8)
+    for channel, (m0, m1, m2) in enumerate(_RGB_FROM_XYZ):
+        lin = xyz[0] * m0
+        lin.add_(xyz[1], alpha=m1).add_(xyz[2], alpha=m2)
+        index = lin.clamp_(0.0, 1.0).mul_(_SRGB8_LEVELS - 1).add_(0.5).to(torch.int32)
+        out[..., channel] = table[index]
+    return out
+
+
 def normalize_l(lightness: torch.Tensor) -> torch.Tensor:
     """L in [0, 100] -> network input in [-1, 1]."""
     return (lightness - L_CENTER) / L_SCALE
@@ -116,9 +152,8 @@ def uint8_to_lightness(pixels: torch.Tensor) -> torch.Tensor:
     """
     table = _srgb_to_linear(torch.arange(256, dtype=torch.float32) / 255.0)
     idx = pixels.long()
-    if pixels.shape[-3] == 1:  # grey: Y of (g, g, g) is linear(g), since the Y row sums to 1
-        y = table[idx]
-    else:
-        wr, wg, wb = _XYZ_FROM_RGB[1]
-        y = wr * table[idx[..., 0:1, :, :]] + wg * table[idx[..., 1:2, :, :]] + wb * table[idx[..., 2:3, :, :]]
+    if pixels.shape[-3] == 1:  # grey: Y of (g, g, g) is linear(g), since the Y row sums to 1: L is a table too
+        return _lightness_from_y(table)[idx]
+    wr, wg, wb = _XYZ_FROM_RGB[1]
+    y = wr * table[idx[..., 0:1, :, :]] + wg * table[idx[..., 1:2, :, :]] + wb * table[idx[..., 2:3, :, :]]
     return _lightness_from_y(y)

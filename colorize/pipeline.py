@@ -126,18 +126,18 @@ def _source_index(n_out: int, n_in: int) -> tuple[torch.Tensor, torch.Tensor, to
 def join_lightness_ab(lightness: torch.Tensor, ab_small: torch.Tensor) -> np.ndarray:
     """Up-sample ab onto the full-resolution L and convert to uint8 RGB (H, W, 3).
 
-    The up-sampling is bilinear, done strip by strip, so a 50 MP photo never holds a 50 MP ab tensor.
+    Bilinear (as F.interpolate, align_corners=False), in two passes: along the rows on the small ab
+    (cheap), then down the columns strip by strip, each output row a blend of two whole source rows,
+    so a 50 MP photo never holds a 50 MP ab tensor. LAB -> sRGB goes through ``lab.lab_to_srgb8``.
     """
     h, w = lightness.shape[-2:]
     ab = ab_small[0].float()
-    ys, xs = _source_index(h, ab.shape[-2]), _source_index(w, ab.shape[-1])
+    x0, x1, wx = _source_index(w, ab.shape[-1])
+    ab_wide = torch.lerp(ab[:, :, x0], ab[:, :, x1], wx)  # (2, h_small, w)
+    y0, y1, wy = _source_index(h, ab.shape[-2])
     out = np.empty((h, w, 3), dtype=np.uint8)
+    pixels = torch.from_numpy(out)
     for top, bottom in _strips(h, w):
-        y0, y1, wy = (t[top:bottom] for t in ys)
-        rows = ab[:, y0] * (1 - wy)[:, None] + ab[:, y1] * wy[:, None]  # (2, strip, w_small)
-        x0, x1, wx = xs
-        strip_ab = rows[:, :, x0] * (1 - wx) + rows[:, :, x1] * wx  # (2, strip, w)
-        lab_strip = torch.cat((lightness[0, :, top:bottom], strip_ab), dim=0)
-        rgb = lab.lab_to_rgb(lab_strip).mul_(255.0).round_().to(torch.uint8)
-        out[top:bottom] = rgb.permute(1, 2, 0).numpy()
+        strip_ab = torch.lerp(ab_wide[:, y0[top:bottom]], ab_wide[:, y1[top:bottom]], wy[top:bottom, None])
+        pixels[top:bottom] = lab.lab_to_srgb8(lightness[0, 0, top:bottom].float(), strip_ab[0], strip_ab[1])
     return out

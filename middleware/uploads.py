@@ -68,8 +68,11 @@ def read_upload(file: FileStorage | None) -> Upload:
     return Upload(data=data, content_type=content_type, filename=file.filename or "image")
 
 
-def parse_options(values: MultiDict) -> tuple[int | None, str]:
-    """``render_size`` (a number 64-1024 or fast/balanced/detailed) and ``format`` (png/jpeg/webp)."""
+def parse_options(values: MultiDict) -> tuple[int | None, str | None]:
+    """``render_size`` (a number 64-1024 or fast/balanced/detailed) and ``format`` (auto/png/jpeg/webp).
+
+    Neither given: None, and the model service's defaults apply (render size 256, format auto: a JPEG
+    upload is answered as JPEG, a WebP as WebP, anything else as PNG)."""
     raw_size = (values.get("render_size") or "").strip().lower()
     render_size = None
     if raw_size:
@@ -81,9 +84,11 @@ def parse_options(values: MultiDict) -> tuple[int | None, str]:
             raise UploadError(400, "invalid_render_size",
                               f"render_size must be a whole number from {MIN_RENDER_SIZE} to "
                               f"{MAX_RENDER_SIZE} (or fast, balanced, detailed).")
-    output_format = (values.get("format") or "png").strip().lower()
-    if output_format not in FORMATS:
-        raise UploadError(400, "invalid_format", "format must be png, jpeg or webp.")
+    output_format = (values.get("format") or "auto").strip().lower()
+    if output_format not in FORMATS and output_format != "auto":
+        raise UploadError(400, "invalid_format", "format must be auto, png, jpeg or webp.")
+    if output_format == "auto":
+        return render_size, None
     return render_size, "jpeg" if output_format == "jpg" else output_format
 
 

@@ -32,8 +32,9 @@ def document(config: Mapping[str, Any], model_version: str) -> dict[str, Any]:
                    "default": config["DEFAULT_RENDER_SIZE"],
                    "description": "short side, in pixels, at which the network runs; the colour it predicts "
                                   "is up-sampled onto the input's full-resolution lightness"}
-    fmt = {"type": "string", "enum": ["png", "jpeg", "jpg", "webp"], "default": "png",
-           "description": "output format ('jpg' = 'jpeg'; JPEG drops an alpha channel)"}
+    fmt = {"type": "string", "enum": ["auto", "png", "jpeg", "jpg", "webp"], "default": "auto",
+           "description": "output format: auto (the default) answers a JPEG upload as JPEG, a WebP as WebP "
+                          "and anything else as PNG; 'jpg' = 'jpeg'; JPEG drops an alpha channel"}
     not_ready = _error("The model is not ready (warming up) or every inference slot is taken and the "
                        "queue is full or the wait timed out.", ["not_ready", "busy"], retry_after=True)
     accepted = ", ".join(ALLOWED_FORMATS)

@@ -39,6 +39,22 @@ def test_lab_to_rgb_matches_scikit_image_including_out_of_gamut():
     assert got.min() >= 0.0 and got.max() <= 1.0
 
 
+def test_lab_to_srgb8_matches_scikit_image_to_one_level():
+    rng = np.random.default_rng(2)
+    labs = np.stack([rng.uniform(0, 100, (120, 90)), rng.uniform(-128, 127, (120, 90)),
+                     rng.uniform(-128, 127, (120, 90))], -1)
+    labs[0, :3] = [[0, 0, 0], [100, 0, 0], [50, 0, 0]]  # black, white, mid grey
+    with pytest.warns(UserWarning):
+        want = np.round(color.lab2rgb(labs) * 255).astype(int)
+    planes = torch.from_numpy(labs.astype(np.float32)).unbind(-1)
+    got = lab.lab_to_srgb8(*planes)
+    assert got.dtype == torch.uint8 and got.shape == (120, 90, 3)
+    diff = np.abs(got.numpy().astype(int) - want)
+    assert diff.max() <= 1 and (diff > 0).mean() < 0.01
+    assert got[0, 0].tolist() == [0, 0, 0] and got[0, 1].tolist() == [255, 255, 255]
+    assert len(set(got[0, 2].tolist())) == 1  # grey stays grey
+
+
 def test_round_trip_and_lightness_only():
     rgb = torch.rand(2, 3, 33, 17, dtype=torch.float64)
     labs = lab.rgb_to_lab(rgb)

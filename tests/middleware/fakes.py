@@ -74,7 +74,8 @@ def fake_model_service() -> Flask:
             image.load()
         except Exception:  # noqa: BLE001 - any decode failure is the client's fault here
             return error(400, "corrupt_image", "the image data is corrupt or truncated")
-        fmt = request.values.get("format", "png")
+        auto = {"JPEG": "jpeg", "MPO": "jpeg", "WEBP": "webp"}.get(image.format, "png")  # as the real service
+        fmt = request.values.get("format", auto)
         out = io.BytesIO()
         ImageOps.colorize(image.convert("L"), "#301c0a", "#fff0d8").save(out, fmt.upper())
         response = Response(out.getvalue(), mimetype=f"image/{fmt}")

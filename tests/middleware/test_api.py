@@ -36,12 +36,19 @@ def test_colorize_without_options_uses_the_services_defaults(client):
     assert Image.open(io.BytesIO(response.data)).size == (64, 48)
 
 
+@pytest.mark.parametrize("fields", [{}, {"format": "auto"}])
+def test_a_jpeg_comes_back_as_a_jpeg_by_default(client, fields):
+    response = colorize(client, image_bytes(size=(64, 48)), "scan.jpg", **fields)
+    assert response.status_code == 200 and response.mimetype == "image/jpeg"
+    assert response.headers["Content-Disposition"].startswith('attachment; filename="scan-colorized.jpg"')
+
+
 def test_unicode_filename_gets_an_ascii_fallback_and_an_rfc5987_name(client, jpeg):
     response = colorize(client, jpeg, "Großmutter 1932.jpg", render_size="64")
     disposition = response.headers["Content-Disposition"]
-    assert 'filename="Grossmutter 1932-colorized.png"' in disposition or \
-        'filename="Gromutter 1932-colorized.png"' in disposition
-    assert "filename*=UTF-8''Gro%C3%9Fmutter%201932-colorized.png" in disposition
+    assert 'filename="Grossmutter 1932-colorized.jpg"' in disposition or \
+        'filename="Gromutter 1932-colorized.jpg"' in disposition
+    assert "filename*=UTF-8''Gro%C3%9Fmutter%201932-colorized.jpg" in disposition
 
 
 def test_a_raw_image_body_works_too(client, jpeg):

@@ -87,7 +87,7 @@ def test_upload_compare_and_download(page, live_url, photo_path, tmp_path):
     with page.expect_download() as download_info:
         card.locator(".download").click()
     download = download_info.value
-    assert download.suggested_filename == "Old photo-colorized.png"
+    assert download.suggested_filename == "Old photo-colorized.jpg"  # format "Same as the upload"
     result = Image.open(download.path())
     assert result.size == (320, 240) and result.mode == "RGB"
     assert page.problems == []
@@ -116,6 +116,7 @@ def test_the_form_works_with_javascript_off(browser, live_url, photo_path, tmp_p
     page.goto(live_url + "/")
     page.set_input_files("#image-input", str(photo_path))
     page.click("label[for=rs-fast]")
+    page.click("label[for=fmt-png]")
     with page.expect_navigation():
         page.click("button[type=submit]")
     images = page.locator(".pair img")

@@ -60,6 +60,16 @@ def test_multipart_upload_with_form_fields(client, fmt, mimetype):
     assert Image.open(io.BytesIO(response.data)).size == (40, 30)
 
 
+@pytest.mark.parametrize("fmt, mimetype", [("JPEG", "image/jpeg"), ("PNG", "image/png"), ("WEBP", "image/webp"),
+                                           ("BMP", "image/png"), ("GIF", "image/png")])
+@pytest.mark.parametrize("query", ["", "?format=auto"])
+def test_default_format_follows_the_upload(client, fmt, mimetype, query):
+    data = encode(natural_image(30, 40).convert("L"), fmt)
+    response = client.post(f"/v1/colorize{query}", data=data, content_type="application/octet-stream")
+    assert response.status_code == 200 and response.mimetype == mimetype
+    assert Image.open(io.BytesIO(response.data)).size == (40, 30)
+
+
 def test_alpha_is_kept(client):
     rgba = natural_image(20, 30).convert("RGBA")
     rgba.putalpha(Image.new("L", rgba.size, 77))
@@ -118,7 +128,7 @@ def test_render_size_bounds_are_accepted(client):
 
 def test_empty_parameters_mean_the_defaults(client):
     response = colorize(client, photo_bytes(), "image/jpeg", "/v1/colorize?render_size=&format=")
-    assert response.status_code == 200 and response.mimetype == "image/png"
+    assert response.status_code == 200 and response.mimetype == "image/jpeg"  # format auto: a JPEG upload
 
 
 def test_oversized_bodies_are_refused(make_app):
