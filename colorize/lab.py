@@ -102,7 +102,7 @@ def lab_to_srgb8(lightness: torch.Tensor, a: torch.Tensor, b: torch.Tensor) -> t
     fy = (lightness + 16.0) / 116.0
     planes = (a / 500.0 + fy, fy, (fy - b / 200.0).clamp_min_(0.0))  # as scikit-image: negative z is 0
     xyz = [torch.where(f > 0.2068966, f * f * f, (f - 16.0 / 116.0) / 7.787) * white
-           for f, white in zip(planes, _WHITE_D65)]
+           for f, white in zip(planes, _WHITE_D65, strict=True)]
     table = _linear_to_srgb8_table()
     out = torch.empty((*lightness.shape, 3), dtype=torch.uint8)
     for channel, (m0, m1, m2) in enumerate(_RGB_FROM_XYZ):
