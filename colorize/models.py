@@ -108,19 +108,25 @@ class UNetColorizer(nn.Module):
         nn.init.zeros_(self.head.weight)
         nn.init.zeros_(self.head.bias)
 
+    STRIDE = 32  # the encoder halves five times
+
     def forward(self, lightness: torch.Tensor) -> torch.Tensor:
         h, w = lightness.shape[-2:]
-        x = lab.normalize_l(lightness)
-        # The encoder halves five times: pad to a multiple of 32 and crop the answer back.
-        ph, pw = (-h) % 32, (-w) % 32
+        # Pad to a multiple of STRIDE (replicating the border) and crop the answer back.
+        ph, pw = (-h) % self.STRIDE, (-w) % self.STRIDE
         if ph or pw:
-            x = F.pad(x, (0, pw, 0, ph), mode="replicate")
+            lightness = F.pad(lightness, (0, pw, 0, ph), mode="replicate")
+        return self.forward_padded(lightness)[..., :h, :w]
+
+    def forward_padded(self, lightness: torch.Tensor) -> torch.Tensor:
+        """forward() for H and W that are multiples of STRIDE: no shape-dependent branch, so it can be
+        exported to another runtime (colorize.runtime) with dynamic height and width."""
+        x = lab.normalize_l(lightness)
         feats = self.encoder(x)
         y = feats[4]
         for block, skip in zip(self.blocks, [feats[3], feats[2], feats[1], feats[0], x], strict=True):
             y = block(y, skip)
-        ab = torch.tanh(self.head(y).float())
-        ab = lab.denormalize_ab(ab[..., :h, :w])
+        ab = lab.denormalize_ab(torch.tanh(self.head(y).float()))
         return ab * self.chroma_gain if self.chroma_gain != 1.0 else ab
 
 

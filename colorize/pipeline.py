@@ -84,7 +84,8 @@ def lightness_at_render_size(lightness: torch.Tensor, render_size: int) -> torch
 
 def predict_ab(model: torch.nn.Module, lightness: torch.Tensor, precision: str = "fp32") -> torch.Tensor:
     """Run the network on L (N, 1, h, w) and return ab (N, 2, h, w) float32 on the CPU."""
-    device = next(model.parameters()).device
+    first = next(model.parameters(), None)  # a runtime wrapper (colorize.runtime) has none: the CPU
+    device = first.device if first is not None else torch.device("cpu")
     with torch.inference_mode():
         if precision == "bf16":
             with torch.autocast(device_type=device.type, dtype=torch.bfloat16):

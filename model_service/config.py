@@ -20,6 +20,9 @@ DEFAULTS: dict[str, Any] = {
     "MODEL_CHECKPOINT": str(DEFAULT_CHECKPOINT),
     "MODEL_DEVICE": "auto",  # auto | cpu | cuda | cuda:N
     "MODEL_PRECISION": "auto",  # auto | fp32 | bf16
+    # auto: OpenVINO on a CPU where it is installed (1.85x PyTorch's fastest path, benchmarks/RESULTS.md),
+    # else PyTorch; always PyTorch on CUDA.
+    "MODEL_RUNTIME": "auto",  # auto | torch | openvino
     "MODEL_CHANNELS_LAST": True,  # measured faster on CPU in fp32 and bf16 (model_service/README.md)
     "MODEL_THREADS": 0,  # torch threads per worker; 0 = $OMP_NUM_THREADS, else cores / WEB_CONCURRENCY
     "MAX_UPLOAD_BYTES": 20 * 1024 * 1024,
@@ -36,6 +39,7 @@ DEFAULTS: dict[str, Any] = {
 
 _CHOICES = {
     "MODEL_PRECISION": ("auto", "fp32", "bf16"),
+    "MODEL_RUNTIME": ("auto", "torch", "openvino"),
 }
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}

@@ -17,6 +17,7 @@ from PIL import Image
 from colorize import resolve_device
 from colorize.checkpoint import CheckpointError, load_model
 from colorize.pipeline import colorize
+from colorize.runtime import OpenVinoColorizer, resolve_runtime
 from model_service.gate import InferenceGate
 
 log = logging.getLogger(__name__)
@@ -65,8 +66,10 @@ class Predictor:
     """The model plus its serving state: loading -> warming -> ready (or failed)."""
 
     def __init__(self, model: torch.nn.Module, metadata: dict[str, Any], *, checkpoint: str, device: str,
-                 precision: str, channels_last: bool, gate: InferenceGate, render_size: int):
+                 precision: str, channels_last: bool, gate: InferenceGate, render_size: int,
+                 runtime: str = "torch"):
         self.model, self.metadata, self.checkpoint = model, metadata, checkpoint
+        self.runtime = runtime
         self.device, self.precision, self.channels_last = device, precision, channels_last
         self.gate, self.render_size = gate, render_size
         self.state = "loaded"
@@ -90,10 +93,23 @@ class Predictor:
         gate = InferenceGate(config["MAX_CONCURRENT_INFERENCES"], config["MAX_QUEUE"],
                              config["QUEUE_TIMEOUT"])
         precision = resolve_precision(config["MODEL_PRECISION"], device)
-        channels_last = config["MODEL_CHANNELS_LAST"]
-        return cls(prepare_model(model, channels_last, precision), metadata, checkpoint=str(path),
-                   device=device, precision=precision, channels_last=channels_last, gate=gate,
-                   render_size=config["DEFAULT_RENDER_SIZE"])
+        try:
+            runtime = resolve_runtime(config["MODEL_RUNTIME"], device)
+        except ValueError as exc:
+            raise ModelLoadError(f"MODEL_RUNTIME={config['MODEL_RUNTIME']!r}: {exc}") from exc
+        if runtime == "openvino":
+            channels_last = False  # OpenVINO chooses its own layouts
+            try:
+                model = OpenVinoColorizer(model, precision, threads=config["MODEL_THREADS"])
+            except Exception as exc:  # noqa: BLE001 - any conversion failure: say which setting avoids it
+                raise ModelLoadError(f"OpenVINO could not compile the model ({exc}); "
+                                     "set MODEL_RUNTIME=torch to serve it with PyTorch") from exc
+        else:
+            channels_last = config["MODEL_CHANNELS_LAST"]
+            model = prepare_model(model, channels_last, precision)
+        return cls(model, metadata, checkpoint=str(path), device=device, precision=precision,
+                   channels_last=channels_last, gate=gate, render_size=config["DEFAULT_RENDER_SIZE"],
+                   runtime=runtime)
 
     @property
     def ready(self) -> bool:
@@ -121,8 +137,8 @@ class Predictor:
             log.exception("warm-up inference failed")
             return
         self.state = "ready"
-        log.info("model %s %s ready on %s (%s%s) after a %.0f ms warm-up", self.name, self.version,
-                 self.device, self.precision, ", channels_last" if self.channels_last else "",
+        log.info("model %s %s ready on %s (%s, %s%s) after a %.0f ms warm-up", self.name, self.version,
+                 self.device, self.runtime, self.precision, ", channels_last" if self.channels_last else "",
                  (time.perf_counter() - start) * 1000)
 
     def start_warm_up(self) -> threading.Thread:
@@ -163,6 +179,7 @@ class Predictor:
                 "state": self.state,
                 "worker_pid": os.getpid(),
                 "device": self.device,
+                "runtime": self.runtime,
                 "precision": self.precision,
                 "channels_last": self.channels_last,
                 "torch_threads": torch.get_num_threads(),

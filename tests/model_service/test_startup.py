@@ -6,7 +6,7 @@ import sys
 import pytest
 import torch
 
-from colorize import DEFAULT_CHECKPOINT
+from colorize import DEFAULT_CHECKPOINT, runtime
 from model_service import create_app, predictor
 from model_service.config import ConfigError, load_config
 from model_service.predictor import ModelLoadError, resolve_precision
@@ -27,6 +27,7 @@ def test_torch_threads_per_worker(env, threads, monkeypatch):
 
 
 @pytest.mark.parametrize("env", [{"MAX_PIXELS": "lots"}, {"MODEL_PRECISION": "fp16"}, {"WARMUP": "maybe"},
+                                 {"MODEL_RUNTIME": "onnx"},
                                  {"MAX_UPLOAD_BYTES": "0"}, {"DEFAULT_RENDER_SIZE": "2048"}])
 def test_bad_settings_fail_with_their_name(env):
     with pytest.raises(ConfigError, match=next(iter(env))):
@@ -63,11 +64,36 @@ def test_auto_precision_follows_the_cpu(flags, expected, monkeypatch):
 
 
 def test_settings_reach_the_model(make_app):
-    served = make_app(MODEL_PRECISION="fp32", MODEL_CHANNELS_LAST=False).extensions["model_service"]
-    assert served.precision == "fp32" and not served.channels_last
-    served = make_app(MODEL_PRECISION="bf16", MODEL_CHANNELS_LAST=True).extensions["model_service"]
+    served = make_app(MODEL_RUNTIME="torch", MODEL_PRECISION="fp32", MODEL_CHANNELS_LAST=False
+                      ).extensions["model_service"]
+    assert served.precision == "fp32" and not served.channels_last and served.runtime == "torch"
+    served = make_app(MODEL_RUNTIME="torch", MODEL_PRECISION="bf16", MODEL_CHANNELS_LAST=True
+                      ).extensions["model_service"]
     weight = served.model.encoder.layer1[0].conv1.weight
     assert served.precision == "bf16" and weight.is_contiguous(memory_format=torch.channels_last)
+
+
+@pytest.mark.skipif(not runtime.available(), reason="OpenVINO is not installed")
+def test_auto_runtime_is_openvino_on_the_cpu_and_both_runtimes_answer_alike(make_app, photo):
+    from PIL import ImageChops
+
+    served = make_app().extensions["model_service"]
+    assert served.runtime == "openvino" and isinstance(served.model, runtime.OpenVinoColorizer)
+    assert served.describe()["serving"]["runtime"] == "openvino"
+    torch_served = make_app(MODEL_RUNTIME="torch").extensions["model_service"]
+    grey = photo.convert("L")
+    with served.slot():
+        a, _ = served.colorize(grey, 64)
+    with torch_served.slot():
+        b, _ = torch_served.colorize(grey, 64)
+    assert a.size == b.size == photo.size
+    assert max(hi for _, hi in ImageChops.difference(a, b).getextrema()) <= 8  # 8-bit levels, bf16 both
+
+
+def test_openvino_requested_where_it_cannot_run_fails_with_the_fix(tiny_checkpoint, monkeypatch):
+    monkeypatch.setattr(runtime, "available", lambda: False)
+    with pytest.raises(ModelLoadError, match="MODEL_RUNTIME"):
+        create_app({"MODEL_CHECKPOINT": tiny_checkpoint, "MODEL_RUNTIME": "openvino", "WARMUP": False})
 
 
 def test_importing_the_package_loads_no_model():

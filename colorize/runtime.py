@@ -1,0 +1,173 @@
+"""The network on another inference runtime: OpenVINO, for CPUs.
+
+On this project's 2-core Xeon (AMX-bf16) OpenVINO ran the shipped U-Net at 256 x 256 in 12 ms against
+50 ms for PyTorch's fastest eager path (bf16 autocast + channels_last); benchmarks/RESULTS.md has the
+figures. ``OpenVinoColorizer`` wraps a loaded ``UNetColorizer``: the same call (L in, ab out, any height
+and width), so ``colorize.pipeline`` runs it unchanged. The network is converted once, in memory, from
+``forward_padded`` (no shape-dependent branch); the padding to a multiple of 32 and the crop stay in torch.
+
+OpenVINO is optional (``pip install 'colorize[serve]'`` brings it on x86-64); ``available()`` says whether
+it can be used.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import warnings
+from collections import OrderedDict
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+log = logging.getLogger(__name__)
+
+RUNTIMES = ("auto", "torch", "openvino")
+
+
+def available() -> bool:
+    """Whether OpenVINO can be imported and offers a CPU device."""
+    try:
+        import openvino as ov
+    except ImportError:
+        return False
+    try:
+        return "CPU" in ov.Core().available_devices
+    except Exception:  # noqa: BLE001 - a broken install counts as unavailable
+        return False
+
+
+def resolve_runtime(requested: str, device: str) -> str:
+    """'auto' -> 'openvino' on a CPU where it is installed, else 'torch' (always 'torch' on CUDA)."""
+    if requested not in RUNTIMES:
+        raise ValueError(f"unknown runtime {requested!r}; choose one of {', '.join(RUNTIMES)}")
+    if requested == "auto":
+        return "openvino" if device == "cpu" and available() else "torch"
+    if requested == "openvino":
+        if device != "cpu":
+            raise ValueError(f"the openvino runtime runs on the CPU, not on {device!r}")
+        if not available():
+            raise ValueError("the openvino runtime was requested but OpenVINO is not installed "
+                             "(pip install openvino)")
+    return requested
+
+
+class _Padded(nn.Module):
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        self.model = model
+
+    def forward(self, lightness: torch.Tensor) -> torch.Tensor:
+        return self.model.forward_padded(lightness)
+
+
+class OpenVinoColorizer(nn.Module):
+    """A UNetColorizer compiled by OpenVINO for the CPU; call it like the model: L (N,1,H,W) -> ab (N,2,H,W).
+
+    The network is converted once; each padded input shape is compiled on first use (about 0.15 s for the
+    shipped model) and kept in a small least-recently-used cache of ``cache_size`` shapes (about 70 MB each).
+    Static shapes, because OpenVINO 2026.4's bf16 kernels with a dynamic shape ran 2x slower here and gave
+    wrong answers after some changes of shape (tests/colorize/test_runtime.py repeats that sequence).
+
+    OpenVINO 2026.4 in bf16 with two threads answered some inputs of thin shapes (128 x 32) wrongly, so
+    shapes whose deepest feature map is one pixel wide are compiled in fp32. And every compiled shape is
+    checked once against the PyTorch model in fp32 on a probe image of that shape; a shape that fails the
+    check is compiled in fp32 and checked again; if that fails too, PyTorch answers for that shape.
+
+    ``precision`` 'bf16' asks OpenVINO for bf16 arithmetic (AMX / AVX512-BF16; OpenVINO falls back to fp32
+    on CPUs without them), 'fp32' for fp32. An answer with non-finite values is computed again in fp32, as
+    colorize.pipeline.predict_ab does for PyTorch. Thread-safe: each call gets its own infer request.
+    """
+
+    def __init__(self, model: nn.Module, precision: str = "bf16", threads: int = 0, cache_size: int = 4):
+        super().__init__()
+        import openvino as ov
+
+        self._ov = ov
+        self.stride = model.STRIDE
+        self.chroma_gain = model.chroma_gain
+        self.config = getattr(model, "config", {})
+        self.precision, self.threads, self.cache_size = precision, threads, max(1, cache_size)
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the tracer's notes on shape-dependent Python values
+            example = torch.full((1, 1, 2 * self.stride, 2 * self.stride), 50.0)
+            self._ov_model = ov.convert_model(_Padded(model.eval()), example_input=example,
+                                              input=[ov.PartialShape([-1, 1, -1, -1])])
+        self._reference = model.eval()  # PyTorch, fp32: checks each compiled shape, and the last resort
+        self._core = ov.Core()
+        self._compiled: OrderedDict[tuple, object] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def compiled_shapes(self) -> list[tuple]:
+        """(precision, input shape) of the compiled networks in the cache, least recently used first."""
+        with self._lock:
+            return list(self._compiled)
+
+    def _compile(self, precision: str, shape: tuple[int, ...]):
+        model = self._ov_model.clone()
+        model.reshape({0: self._ov.PartialShape(list(shape))})
+        config = {"INFERENCE_PRECISION_HINT": "bf16" if precision == "bf16" else "f32",
+                  "PERFORMANCE_HINT": "LATENCY"}
+        if self.threads:
+            config["INFERENCE_NUM_THREADS"] = self.threads
+        return self._core.compile_model(model, "CPU", config)
+
+    @staticmethod
+    def _infer(compiled, x: torch.Tensor) -> torch.Tensor:
+        out = compiled.create_infer_request().infer([x.numpy()], share_inputs=True)
+        return torch.from_numpy(out[0].copy())
+
+    def _agrees(self, compiled, shape: tuple[int, ...]) -> bool:
+        """Whether a compiled network answers a probe (gradients, a disc, texture) as PyTorch does in fp32."""
+        n, _, h, w = shape
+        y = torch.linspace(0, 1, h).view(h, 1)
+        x = torch.linspace(0, 1, w).view(1, w)
+        disc = (((y - 0.5) ** 2 + (x - 0.4) ** 2) < 0.08).float()
+        texture = torch.rand(h, w, generator=torch.Generator().manual_seed(0))
+        probe = (20 + 40 * y + 25 * x + 15 * disc + 5 * texture).expand(n, 1, h, w).contiguous()
+        with torch.inference_mode():
+            want = self._reference(probe)
+        diff = (self._infer(compiled, probe) - want).abs()
+        return bool(torch.isfinite(diff).all()) and diff.mean().item() < 0.25 and diff.max().item() < 5.0
+
+    def _compiled_for(self, precision: str, shape: tuple[int, ...]):
+        """The checked network for this input shape (or None: PyTorch answers it), compiled on first use."""
+        key = (precision, shape)
+        if min(shape[-2:]) <= self.stride:
+            # The deepest feature map is one pixel wide: there OpenVINO 2026.4's bf16 kernels with two
+            # threads gave wrong colours for some inputs (as PyTorch's give NaN): such renders run in fp32.
+            precision = "fp32"
+        with self._lock:
+            if key in self._compiled:
+                self._compiled.move_to_end(key)
+                return self._compiled[key]
+            compiled = None
+            for attempt in dict.fromkeys((precision, "fp32")):
+                candidate = self._compile(attempt, shape)
+                if self._agrees(candidate, shape):
+                    compiled = candidate
+                    break
+                log.warning("OpenVINO (%s) answered input shape %s unlike PyTorch; %s", attempt, shape,
+                            "trying fp32" if attempt != "fp32" else "PyTorch answers this shape")
+            self._compiled[key] = compiled
+            while len(self._compiled) > self.cache_size:
+                self._compiled.popitem(last=False)
+            return compiled
+
+    def _run(self, precision: str, x: torch.Tensor) -> torch.Tensor:
+        compiled = self._compiled_for(precision, tuple(x.shape))
+        if compiled is None:
+            with torch.inference_mode():
+                return self._reference(x)
+        return self._infer(compiled, x)
+
+    def forward(self, lightness: torch.Tensor) -> torch.Tensor:
+        h, w = lightness.shape[-2:]
+        ph, pw = (-h) % self.stride, (-w) % self.stride
+        x = F.pad(lightness.float(), (0, pw, 0, ph), mode="replicate") if ph or pw else lightness.float()
+        x = x.contiguous()
+        ab = self._run(self.precision, x)
+        if self.precision != "fp32" and not torch.isfinite(ab).all():
+            ab = self._run("fp32", x)
+        return ab[..., :h, :w]

@@ -1,0 +1,95 @@
+"""colorize.runtime: the OpenVINO-compiled network answers as the PyTorch one does, at any shape."""
+
+import numpy as np
+import pytest
+import torch
+
+from colorize import runtime
+from colorize.pipeline import colorize
+from tests.conftest import natural_image, random_colour_model
+
+pytestmark = pytest.mark.skipif(not runtime.available(), reason="OpenVINO is not installed")
+
+
+@pytest.fixture(scope="module")
+def model():
+    return random_colour_model("unet_resnet18")
+
+
+@pytest.fixture(scope="module")
+def compiled(model):
+    return {p: runtime.OpenVinoColorizer(model, p, threads=2) for p in ("fp32", "bf16")}
+
+
+@pytest.mark.parametrize("shape", [(1, 1, 64, 64), (1, 1, 37, 101), (1, 1, 1, 1), (1, 1, 7, 300), (3, 1, 40, 72)])
+def test_same_answer_as_pytorch_at_any_shape(model, compiled, shape):
+    x = torch.rand(*shape, generator=torch.Generator().manual_seed(1)) * 100
+    with torch.inference_mode():
+        want = model(x)
+    fp32 = compiled["fp32"](x)
+    assert fp32.shape == want.shape
+    assert (fp32 - want).abs().max() < 1e-2  # ab in LAB units (about -110 ... 110)
+    bf16 = compiled["bf16"](x)
+    assert torch.isfinite(bf16).all() and bf16.shape == want.shape
+    assert (bf16 - want).abs().mean() < 0.5
+
+
+def test_changes_of_shape_keep_the_answer(model):
+    # OpenVINO 2026.4 with one dynamic-shape bf16 network answered (128, 32) wrongly after (64, 64)
+    net = runtime.OpenVinoColorizer(model, "bf16", threads=2, cache_size=2)
+    for shape in [(64, 64), (128, 32), (256, 32), (64, 64), (37, 101), (128, 32)]:
+        x = torch.rand(1, 1, *shape, generator=torch.Generator().manual_seed(2)) * 100
+        with torch.inference_mode():
+            want = model(x)
+        assert (net(x) - want).abs().mean() < 0.5, shape
+    assert len(net.compiled_shapes()) == 2  # least recently used shapes are dropped
+    assert net.compiled_shapes()[-1] == ("bf16", (1, 1, 128, 32))
+
+
+def test_a_shape_openvino_gets_wrong_is_answered_another_way(model, monkeypatch):
+    net = runtime.OpenVinoColorizer(model, "bf16", threads=1)
+    x = torch.rand(1, 1, 64, 96) * 100
+    with torch.inference_mode():
+        want = model(x)
+    infer = runtime.OpenVinoColorizer._infer
+    monkeypatch.setattr(runtime.OpenVinoColorizer, "_infer", staticmethod(lambda c, t: infer(c, t) + 40.0))
+    assert torch.allclose(net(x), want)  # every compiled answer is off: PyTorch answers
+    assert net.compiled_shapes() == [("bf16", (1, 1, 64, 96))]
+    monkeypatch.setattr(runtime.OpenVinoColorizer, "_infer", staticmethod(infer))
+    net2 = runtime.OpenVinoColorizer(model, "bf16", threads=1)
+    assert (net2(x) - want).abs().mean() < 0.5
+
+
+def test_the_pipeline_runs_it_unchanged(model, compiled):
+    image = natural_image(90, 130).convert("L")
+    want = colorize(image, model, render_size=64)
+    got = colorize(image, compiled["bf16"], render_size=64, precision="bf16")
+    assert got.size == want.size == (130, 90)
+    diff = np.abs(np.asarray(got, dtype=np.float32) - np.asarray(want, dtype=np.float32))
+    assert diff.mean() < 1.0  # 8-bit levels
+
+
+def test_chroma_gain_is_part_of_the_compiled_network():
+    model = random_colour_model("unet_resnet18")
+    x = torch.rand(1, 1, 64, 64) * 100
+    plain = runtime.OpenVinoColorizer(model, "fp32", threads=1)(x)
+    model.chroma_gain = 1.5
+    gained = runtime.OpenVinoColorizer(model, "fp32", threads=1)(x)
+    assert torch.allclose(gained, plain * 1.5, atol=1e-2)
+
+
+def test_resolve_runtime():
+    assert runtime.resolve_runtime("auto", "cpu") == "openvino"
+    assert runtime.resolve_runtime("auto", "cuda") == "torch"
+    assert runtime.resolve_runtime("torch", "cpu") == "torch"
+    with pytest.raises(ValueError, match="CPU"):
+        runtime.resolve_runtime("openvino", "cuda:0")
+    with pytest.raises(ValueError, match="unknown runtime"):
+        runtime.resolve_runtime("onnx", "cpu")
+
+
+def test_auto_is_torch_without_openvino(monkeypatch):
+    monkeypatch.setattr(runtime, "available", lambda: False)
+    assert runtime.resolve_runtime("auto", "cpu") == "torch"
+    with pytest.raises(ValueError, match="not installed"):
+        runtime.resolve_runtime("openvino", "cpu")
