@@ -21,20 +21,22 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from benchmarks.machine import print_machine
-from colorize import DEFAULT_CHECKPOINT
+from colorize import DEFAULT_CHECKPOINT, runtime
 from colorize.checkpoint import load_model
 from colorize.models import create_model
 
-VARIANTS = {  # name -> (precision, channels_last)
-    "fp32 eager (baseline)": ("fp32", False),
-    "fp32 channels_last": ("fp32", True),
-    "bf16 autocast": ("bf16", False),
-    "bf16 autocast + channels_last": ("bf16", True),
+VARIANTS = {  # name -> (runtime, precision, channels_last)
+    "fp32 eager (baseline)": ("torch", "fp32", False),
+    "fp32 channels_last": ("torch", "fp32", True),
+    "bf16 autocast": ("torch", "bf16", False),
+    "bf16 autocast + channels_last": ("torch", "bf16", True),
+    "OpenVINO fp32": ("openvino", "fp32", False),
+    "OpenVINO bf16 (the service's default here)": ("openvino", "bf16", False),
 }
 
 
 def matmul_rate(dtype: torch.dtype, n: int = 2048, seconds: float = 1.5) -> float:
-    """Sustained dense matmul rate in GFLOP/s for n x n matrices of ``dtype``."""
+    """Sustained dense matmul rate of PyTorch in GFLOP/s for n x n matrices of ``dtype``."""
     a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
     for _ in range(3):
         a @ b
@@ -43,6 +45,39 @@ def matmul_rate(dtype: torch.dtype, n: int = 2048, seconds: float = 1.5) -> floa
         a @ b
         count += 1
     return 2 * n**3 * count / (time.perf_counter() - start) / 1e9
+
+
+def matmul_rate_openvino(precision: str, n: int = 2048, seconds: float = 1.5) -> float:
+    """The same for OpenVINO's CPU plugin (fp32 inputs; ``precision`` is its inference precision hint)."""
+    import numpy as np
+    import openvino as ov
+    from openvino import opset13 as ops
+
+    a = ops.parameter([n, n], np.float32)
+    b = ops.constant(np.random.default_rng(0).standard_normal((n, n), dtype=np.float32))
+    compiled = ov.Core().compile_model(ov.Model([ops.matmul(a, b, False, False)], [a]), "CPU",
+                                       {"INFERENCE_PRECISION_HINT": "bf16" if precision == "bf16" else "f32"})
+    request = compiled.create_infer_request()
+    x = np.random.default_rng(1).standard_normal((n, n), dtype=np.float32)
+    for _ in range(3):
+        request.infer([x])
+    count, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        request.infer([x])
+        count += 1
+    return 2 * n**3 * count / (time.perf_counter() - start) / 1e9
+
+
+def machine_rates() -> tuple[dict, dict]:
+    """The best measured matmul rate per precision (GFLOP/s), over PyTorch and OpenVINO and two sizes."""
+    measured = {}
+    for precision, dtype in (("fp32", torch.float32), ("bf16", torch.bfloat16)):
+        for n in (2048, 4096):
+            measured[f"torch {precision} {n}"] = matmul_rate(dtype, n)
+            if runtime.available():
+                measured[f"openvino {precision} {n}"] = matmul_rate_openvino(precision, n)
+    best = {p: max(v for k, v in measured.items() if f" {p} " in k) for p in ("fp32", "bf16")}
+    return best, measured
 
 
 def model_flops(model: torch.nn.Module, size: int) -> int:
@@ -56,6 +91,8 @@ def model_flops(model: torch.nn.Module, size: int) -> int:
 def latency_ms(model: torch.nn.Module, size: int, precision: str, channels_last: bool, runs: int) -> float:
     x = torch.rand(1, 1, size, size) * 100
     m = model
+    if isinstance(model, runtime.OpenVinoColorizer):
+        channels_last = False
     if channels_last:
         m = model.to(memory_format=torch.channels_last)
         x = x.contiguous(memory_format=torch.channels_last)
@@ -84,23 +121,34 @@ def main() -> None:
         source = str(args.checkpoint)
     else:  # latency does not depend on the weights' values
         model, source = create_model("unet_resnet34").eval(), "random-weight unet_resnet34"
-    rates = {"fp32": matmul_rate(torch.float32), "bf16": matmul_rate(torch.bfloat16)}
-    print(f"matmul rate: fp32 {rates['fp32']:.0f} GFLOP/s, bf16 {rates['bf16']:.0f} GFLOP/s")
+    rates, measured = machine_rates()
+    print("matmul rates (GFLOP/s): " + ", ".join(f"{k} {v:.0f}" for k, v in measured.items()))
+    print(f"best: fp32 {rates['fp32']:.0f} GFLOP/s, bf16 {rates['bf16']:.0f} GFLOP/s")
+    compiled = {}
+    if runtime.available():
+        compiled = {p: runtime.OpenVinoColorizer(model, p, threads=torch.get_num_threads()) for p in ("fp32", "bf16")}
     rows = []
     for size in args.sizes:
         flops = model_flops(model, size)
-        for name, (precision, cl) in VARIANTS.items():
-            ms = latency_ms(model, size, precision, cl, args.runs)
+        for name, (engine, precision, cl) in VARIANTS.items():
+            if engine == "openvino" and not compiled:
+                continue
+            net = compiled[precision] if engine == "openvino" else model
+            ms = latency_ms(net, size, precision, cl, args.runs)
             floor = flops / (rates[precision] * 1e9) * 1000
             rows.append({"size": size, "variant": name, "gflops": flops / 1e9, "median_ms": ms,
                          "floor_ms": floor, "x_floor": ms / floor})
             print(f"{size:4d}^2 {name:32s} {ms:8.1f} ms  floor {floor:6.1f} ms  ({ms / floor:.2f}x floor)")
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "model.json").write_text(json.dumps(
-        {"machine": info, "model": source, "matmul_gflops": rates, "results": rows}, indent=2))
+        {"machine": info, "model": source, "matmul_gflops": rates, "matmul_measured": measured,
+         "results": rows}, indent=2))
     base = {r["size"]: r["median_ms"] for r in rows if r["variant"].startswith("fp32 eager")}
     lines = [f"Model: {source}. Machine: {info['cpu']}, {info['cores']} cores, torch {info['torch']}. "
-             f"Measured matmul rate: fp32 {rates['fp32']:.0f} GFLOP/s, bf16 {rates['bf16']:.0f} GFLOP/s.", "",
+             f"Measured matmul rate (the best of PyTorch and OpenVINO at 2048 and 4096): fp32 {rates['fp32']:.0f} "
+             f"GFLOP/s, bf16 {rates['bf16']:.0f} GFLOP/s ("
+             + ", ".join(f"{k}: {v:.0f}" for k, v in measured.items()) + "). "
+             f"Median of {args.runs} runs after 3 warm-up runs (OpenVINO: after compiling the shape).", "",
              "| render size | variant | GFLOPs | median ms | vs fp32 eager | compute floor ms | x floor |",
              "|---:|---|---:|---:|---:|---:|---:|"]
     lines += [f"| {r['size']} | {r['variant']} | {r['gflops']:.1f} | {r['median_ms']:.1f} | "

@@ -5,7 +5,8 @@
 Each size runs in its own process (so its peak memory is its own): a grey JPEG of that many pixels is made
 from a bench photo, then decoded, colorized and encoded exactly as the model service does it
 (model_service.decode, colorize.pipeline.colorize, the service's PNG and JPEG settings), for the fp32 eager
-baseline and for the path the service uses (bf16 autocast + channels_last on CPUs with AMX/AVX512-BF16).
+baseline and for the path the service uses (MODEL_RUNTIME=auto, MODEL_PRECISION=auto: OpenVINO in bf16
+on CPUs with AMX/AVX512-BF16 where OpenVINO is installed).
 Stages: decode (bytes -> PIL), preprocess (EXIF, L at full resolution, down-scale to the render size),
 network, postprocess (ab up-sampling onto the full-resolution L, LAB -> RGB, uint8), encode. Medians of
 --runs after a warm-up. Peak memory is the process's peak resident set (ru_maxrss): model, torch and all.
@@ -15,6 +16,7 @@ Writes benchmarks/out/pipeline.{md,json}. Nothing is asserted.
 from __future__ import annotations
 
 import argparse
+import copy
 import io
 import json
 import resource
@@ -47,6 +49,7 @@ def measure_one(args: argparse.Namespace) -> dict:
     from colorize.checkpoint import load_model
     from colorize.models import create_model
     from colorize.pipeline import colorize
+    from colorize.runtime import OpenVinoColorizer, resolve_runtime
     from model_service.api import OUTPUT_FORMATS
     from model_service.decode import load_image, open_image
     from model_service.predictor import prepare_model, resolve_precision
@@ -58,12 +61,17 @@ def measure_one(args: argparse.Namespace) -> dict:
     else:
         model = create_model("unet_resnet34").eval()
     service_precision = resolve_precision("auto", "cpu")
-    variants = {"fp32 eager (baseline)": ("fp32", False),
-                f"service path ({service_precision}{' + channels_last'})": (service_precision, True)}
+    service_runtime = resolve_runtime("auto", "cpu")
+    if service_runtime == "openvino":
+        service_model = OpenVinoColorizer(model, service_precision, threads=torch.get_num_threads())
+        service_name = f"service path (OpenVINO {service_precision})"
+    else:
+        service_model = prepare_model(copy.deepcopy(model), True)
+        service_name = f"service path (PyTorch {service_precision} + channels_last)"
+    variants = {"fp32 eager (baseline)": (model, "fp32"), service_name: (service_model, service_precision)}
     rss_loaded = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     out = {"megapixels": args.child, "jpeg_bytes": len(data), "variants": {}}
-    for name, (precision, channels_last) in variants.items():
-        model = prepare_model(model.to(memory_format=torch.contiguous_format), channels_last)
+    for name, (model, precision) in variants.items():
         runs = []
         for i in range(args.runs + 1):
             t: dict[str, float] = {}

@@ -28,13 +28,17 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from colorize import runtime  # noqa: E402
 from colorize.checkpoint import load_model  # noqa: E402
 from colorize.metrics import psnr  # noqa: E402
 from colorize.pipeline import colorize, predict_ab, render_shape  # noqa: E402
 from model_service.config import usable_cores  # noqa: E402
 from model_service.predictor import cpu_flags, prepare_model  # noqa: E402
 
-VARIANTS = [("fp32", False), ("bf16", False), ("fp32", True), ("bf16", True)]
+# (runtime, precision, channels_last); the first is the baseline
+VARIANTS = [("torch", "fp32", False), ("torch", "bf16", False), ("torch", "fp32", True), ("torch", "bf16", True)]
+if runtime.available():
+    VARIANTS += [("openvino", "fp32", False), ("openvino", "bf16", False)]
 SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff"}
 
 
@@ -81,20 +85,24 @@ def measure(checkpoint: Path, images: list[tuple[str, Image.Image]], render_size
     """Every variant on every image; the variants take turns, so that load from other processes on the
     machine falls on all of them alike."""
     models = {}
-    for precision, channels_last in VARIANTS:
+    for engine, precision, channels_last in VARIANTS:
         model = prepare_model(load_model(checkpoint)[0], channels_last, precision)
+        if engine == "openvino":
+            model = runtime.OpenVinoColorizer(model, precision, threads=torch.get_num_threads(), cache_size=64)
+            for _, truth in images:  # compile every render shape before timing
+                colorize(truth.convert("L"), model, render_size, precision=precision)
         colorize(images[0][1].convert("L"), model, render_size, precision=precision)  # warm-up
-        models[(precision, channels_last)] = model
-    rows: dict[tuple[str, bool], list[dict]] = {v: [] for v in VARIANTS}
+        models[(engine, precision, channels_last)] = model
+    rows: dict[tuple[str, str, bool], list[dict]] = {v: [] for v in VARIANTS}
     for name, truth in images:
         grey = truth.convert("L")
-        totals: dict[tuple[str, bool], list[float]] = {v: [] for v in VARIANTS}
-        networks: dict[tuple[str, bool], list[float]] = {v: [] for v in VARIANTS}
-        outputs: dict[tuple[str, bool], Image.Image] = {}
+        totals: dict[tuple[str, str, bool], list[float]] = {v: [] for v in VARIANTS}
+        networks: dict[tuple[str, str, bool], list[float]] = {v: [] for v in VARIANTS}
+        outputs: dict[tuple[str, str, bool], Image.Image] = {}
         for _ in range(repeats):
             for variant, model in models.items():
                 timings: dict[str, float] = {}
-                outputs[variant] = colorize(grey, model, render_size, precision=variant[0], timings=timings)
+                outputs[variant] = colorize(grey, model, render_size, precision=variant[1], timings=timings)
                 totals[variant].append(sum(timings.values()))
                 networks[variant].append(timings["network_ms"])
         fp32 = as_tensor(outputs[VARIANTS[0]])
@@ -107,10 +115,11 @@ def measure(checkpoint: Path, images: list[tuple[str, Image.Image]], render_size
                                   "psnr_truth_db": float(psnr(out, as_tensor(truth))),
                                   "psnr_vs_fp32_db": float(psnr(out, fp32))})
     variants = []
-    for (precision, channels_last), per_image in rows.items():
+    for (engine, precision, channels_last), per_image in rows.items():
         vs_fp32 = [r["psnr_vs_fp32_db"] for r in per_image if np.isfinite(r["psnr_vs_fp32_db"])]
         variants.append({
-            "name": precision + ("+channels_last" if channels_last else ""),
+            "name": ("OpenVINO " if engine == "openvino" else "") + precision
+                    + ("+channels_last" if channels_last else ""), "runtime": engine,
             "precision": precision, "channels_last": channels_last,
             **{key: statistics.mean(r[key] for r in per_image)
                for key in ("total_ms", "total_ms_best", "network_ms", "network_ms_best")},
