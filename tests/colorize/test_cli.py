@@ -43,3 +43,30 @@ def test_module_entry_point_jpeg_output(tmp_path, tiny_checkpoint):
     out = Image.open(tmp_path / "o" / "g.jpg")
     assert out.format == "JPEG" and out.size == (64, 48)
     assert np.asarray(out).ndim == 3
+
+
+def test_openvino_runtime_gives_the_same_picture(tmp_path, tiny_checkpoint):
+    import pytest
+
+    from colorize import runtime
+
+    if not runtime.available():
+        pytest.skip("OpenVINO is not installed")
+    natural_image(60, 90, seed=3).convert("L").save(tmp_path / "a.png")
+    outs = {}
+    for engine in ("torch", "openvino"):
+        code = cli.main(["predict", str(tmp_path / "a.png"), "--out", str(tmp_path / engine), "--checkpoint",
+                         tiny_checkpoint, "--render-size", "64", "--device", "cpu", "--runtime", engine])
+        assert code == 0
+        outs[engine] = np.asarray(Image.open(tmp_path / engine / "a.png"), dtype=np.float32)
+    assert outs["torch"].shape == outs["openvino"].shape == (60, 90, 3)
+    assert np.abs(outs["torch"] - outs["openvino"]).max() <= 2  # fp32 both: rounding only
+
+
+def test_openvino_runtime_on_a_gpu_is_refused(tmp_path, tiny_checkpoint, capsys, monkeypatch):
+    natural_image(10, 10).save(tmp_path / "x.png")
+    monkeypatch.setattr("colorize.resolve_device", lambda name: "cuda")
+    monkeypatch.setattr("colorize.checkpoint.load_model", lambda *a, **k: (None, {}))
+    code = cli.main(["predict", str(tmp_path / "x.png"), "--out", str(tmp_path / "o"), "--checkpoint",
+                     tiny_checkpoint, "--runtime", "openvino"])
+    assert code == 2 and "CPU" in capsys.readouterr().err
