@@ -22,7 +22,8 @@ lint: $(STAMP)
 	$(PY) -m ruff check .
 
 bench: $(STAMP)
-	$(PY) -m benchmarks.model && $(PY) -m benchmarks.service_precision --checkpoint models/colorizer.safetensors
+	$(PY) -m benchmarks.model && $(PY) -m benchmarks.pipeline && $(PY) -m benchmarks.service
+	$(PY) -m benchmarks.service_precision --checkpoint models/colorizer.safetensors --batch-sizes ""
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
