@@ -109,23 +109,45 @@ def write_report(out: Path, budget_name: str, budget: dict, results: dict, timin
         cells = [f"{res['sets'][s]['model']['psnr']:.2f} ({res['sets'][s]['grey']['psnr']:.2f})" for s in set_names]
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     ssims = {n: _mean(results[n], "model", "ssim") for n in DEPTHS}
-    best = max(ssims, key=ssims.get)
+    psnrs = {n: _mean(results[n], "model", "psnr") for n in DEPTHS}
+    by_ssim = " > ".join(sorted(ssims, key=ssims.get, reverse=True))
+    by_psnr = " > ".join(sorted(psnrs, key=psnrs.get, reverse=True))
+    curves = {n: _val_log(runs / n) for n in DEPTHS}
+    rising = [n for n, rows in curves.items() if len(rows) >= 2 and rows[-1]["psnr"] > rows[-2]["psnr"]]
     unet, gan = results["unet_resnet34"], results["unet_resnet34_gan"]
     d_col = _mean(gan, "model", "colourfulness") - _mean(unet, "model", "colourfulness")
     d_psnr = _mean(gan, "model", "psnr") - _mean(unet, "model", "psnr")
+    adversarial = budget["max_steps"] - budget["gan_pretrain"]
+    gan_text = (f"- GAN: the critic changed mean colourfulness by {d_col:+.1f} and PSNR by {d_psnr:+.2f} dB against "
+                "the plain U-Net of the same depth. ")
+    if d_col > 0:
+        gan_text += "More vivid colour at some cost in PSNR is the trade the paper describes (its Fig. 2)."
+    else:
+        gan_text += (f"That is not the more vivid colour the paper reports: here the adversarial phase is "
+                     f"{adversarial} steps after {budget['gan_pretrain']} steps of plain U-Net training, too "
+                     "short for the critic to push the colours; compare the grid (Fig. 2) by eye.")
     lines += ["", "## Figures", "", "![SSIM and PSNR over steps per encoder depth](fig3_depth.png)", "",
+              "Validation SSIM and PSNR (held-out training photos) over the training steps, per encoder depth.", "",
               "![grey input, U-Net, U-Net + GAN, truth](fig2_unet_vs_gan.png)", "",
               "Columns: grey input, unet_resnet34, unet_resnet34 with the PatchGAN critic, ground truth.", "",
               "## What the figures show, and what they don't", "",
-              f"- Encoder depth: at this budget the highest mean SSIM is {best}'s "
-              f"({', '.join(f'{n} {v:.4f}' for n, v in ssims.items())}). Deeper encoders have more to learn "
-              "from scratch, so a short budget favours the smaller ones; the paper's ordering was measured with "
-              "ImageNet-pretrained encoders and much longer training.",
-              f"- GAN: the critic changed mean colourfulness by {d_col:+.1f} and PSNR by {d_psnr:+.2f} dB against "
-              "the plain U-Net of the same depth.",
-              "- Limits: one seed, one short budget, no pretrained weights (none are reachable here), stand-in "
-              "training photos of 128 px (see ../shared/data/README.md) instead of DIV2K / Landscape Pictures; "
-              "differences of a few hundredths of a dB are within run-to-run noise.",
+              f"- Encoder depth: on the bench sets the order by mean SSIM is {by_ssim} "
+              f"({', '.join(f'{n} {v:.4f}' for n, v in ssims.items())}), by mean PSNR {by_psnr}. "
+              f"The spread is {max(ssims.values()) - min(ssims.values()):.4f} SSIM and "
+              f"{max(psnrs.values()) - min(psnrs.values()):.2f} dB. "
+              + (f"Validation PSNR was still rising at the last step for {', '.join(rising)}: "
+                 "no depth has converged at this budget. " if rising else "")
+              + "The paper's comparison used ImageNet-pretrained encoders and far longer training; from scratch "
+              "and this short, the depths cannot be ranked with confidence.",
+              gan_text,
+              "- Limits: one seed per model, so the run-to-run spread is not measured and small differences should "
+              "not be read as an ordering; one short budget; no pretrained weights (none are reachable here); "
+              "stand-in training photos with a short side of 128 px (see ../shared/data/README.md) instead of "
+              "DIV2K / Landscape Pictures"
+              + (f"; the bench figures use the first {budget['eval_limit']} photos of each set" if budget["eval_limit"]
+                 else "") + ".",
+              "- Train time is wall-clock time on the machine that ran the study, including anything else that "
+              "machine did meanwhile.",
               "- The checkpoints are not committed; their sha256 are in `checkpoints.sha256`, the resolved configs "
               "in `configs/`, the evaluation JSON in `eval/`."]
     report = out / "REPORT.md"

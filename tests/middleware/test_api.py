@@ -7,6 +7,7 @@ import re
 import struct
 import zlib
 
+import numpy as np
 import pytest
 import requests
 from PIL import Image
@@ -110,3 +111,14 @@ def test_api_errors_are_json(client, method, path, status):
     response = getattr(client, method)(path)
     assert response.status_code == status
     assert response.is_json and response.json["error"]["message"]
+
+
+def test_photos_of_several_megabytes_are_accepted(client):
+    # Werkzeug checks each chunk of a file part against MAX_FORM_MEMORY_SIZE: at 64 KiB, 200 kB photos got 413
+    noise = np.random.default_rng(0).integers(0, 256, (1200, 1600), dtype=np.uint8)
+    buf = io.BytesIO()
+    Image.fromarray(noise, "L").save(buf, "JPEG", quality=95)
+    assert len(buf.getvalue()) > 1_500_000
+    response = colorize(client, buf.getvalue(), "big scan.jpg")
+    assert response.status_code == 200, response.get_data(as_text=True)[:300]
+    assert Image.open(io.BytesIO(response.data)).size == (1600, 1200)

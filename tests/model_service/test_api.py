@@ -243,3 +243,12 @@ def test_openapi_documents_every_route(app, client):
             assert documented == {m.lower() for m in rule.methods - {"HEAD", "OPTIONS"}}
     responses = document["paths"]["/v1/colorize"]["post"]["responses"]
     assert {"200", "400", "413", "415", "422", "503"} <= set(responses)
+
+
+def test_multipart_photos_of_several_megabytes_are_accepted(client):
+    noise = np.random.default_rng(0).integers(0, 256, (1200, 1600), dtype=np.uint8)
+    data = encode(Image.fromarray(noise, "L"), "JPEG", quality=95)
+    assert len(data) > 1_000_000
+    form = {"image": (io.BytesIO(data), "big.jpg"), "render_size": "64"}
+    response = client.post("/v1/colorize", data=form, content_type="multipart/form-data")
+    assert response.status_code == 200 and Image.open(io.BytesIO(response.data)).size == (1600, 1200)
