@@ -68,10 +68,28 @@ def matmul_rate_openvino(precision: str, n: int = 2048, seconds: float = 1.5) ->
     return 2 * n**3 * count / (time.perf_counter() - start) / 1e9
 
 
+def conv_rate(dtype: torch.dtype, seconds: float = 1.5) -> float:
+    """PyTorch's rate in GFLOP/s on a dense 3x3 convolution (256 -> 256 channels, 64 x 64, channels_last):
+    oneDNN runs it on AMX tiles in bf16, which plain matmul did not reach here."""
+    conv = torch.nn.Conv2d(256, 256, 3, padding=1, bias=False).to(dtype).to(memory_format=torch.channels_last)
+    x = torch.randn(1, 256, 64, 64, dtype=dtype).contiguous(memory_format=torch.channels_last)
+    flops = 2 * 256 * 256 * 9 * 64 * 64
+    with torch.inference_mode():
+        for _ in range(3):
+            conv(x)
+        count, start = 0, time.perf_counter()
+        while time.perf_counter() - start < seconds:
+            conv(x)
+            count += 1
+    return flops * count / (time.perf_counter() - start) / 1e9
+
+
 def machine_rates() -> tuple[dict, dict]:
-    """The best measured matmul rate per precision (GFLOP/s), over PyTorch and OpenVINO and two sizes."""
+    """The best measured dense rate per precision (GFLOP/s): matmul (PyTorch and OpenVINO, two sizes) and
+    PyTorch's 3x3 convolution."""
     measured = {}
     for precision, dtype in (("fp32", torch.float32), ("bf16", torch.bfloat16)):
+        measured[f"torch conv3x3 {precision} "] = conv_rate(dtype)
         for n in (2048, 4096):
             measured[f"torch {precision} {n}"] = matmul_rate(dtype, n)
             if runtime.available():
@@ -145,7 +163,8 @@ def main() -> None:
          "results": rows}, indent=2))
     base = {r["size"]: r["median_ms"] for r in rows if r["variant"].startswith("fp32 eager")}
     lines = [f"Model: {source}. Machine: {info['cpu']}, {info['cores']} cores, torch {info['torch']}. "
-             f"Measured matmul rate (the best of PyTorch and OpenVINO at 2048 and 4096): fp32 {rates['fp32']:.0f} "
+             "Measured dense rate (the best of matmul in PyTorch and OpenVINO at 2048 and 4096, and a 3x3 "
+             f"convolution in PyTorch): fp32 {rates['fp32']:.0f} "
              f"GFLOP/s, bf16 {rates['bf16']:.0f} GFLOP/s ("
              + ", ".join(f"{k}: {v:.0f}" for k, v in measured.items()) + "). "
              f"Median of {args.runs} runs after 3 warm-up runs (OpenVINO: after compiling the shape).", "",
