@@ -124,8 +124,9 @@ def write_report(out: Path, budget_name: str, budget: dict, results: dict, timin
         gan_text += "More vivid colour at some cost in PSNR is the trade the paper describes (its Fig. 2)."
     else:
         gan_text += (f"That is not the more vivid colour the paper reports: here the adversarial phase is "
-                     f"{adversarial} steps after {budget['gan_pretrain']} steps of plain U-Net training, too "
-                     "short for the critic to push the colours; compare the grid (Fig. 2) by eye.")
+                     f"{adversarial} steps after {budget['gan_pretrain']} steps of plain U-Net training, which "
+                     "may be too short for the critic to push the colours (not tested here: it would take a longer "
+                     "budget); compare the grid (Fig. 2) by eye.")
     lines += ["", "## Figures", "", "![SSIM and PSNR over steps per encoder depth](fig3_depth.png)", "",
               "Validation SSIM and PSNR (held-out training photos) over the training steps, per encoder depth.", "",
               "![grey input, U-Net, U-Net + GAN, truth](fig2_unet_vs_gan.png)", "",
