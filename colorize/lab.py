@@ -16,6 +16,7 @@ _XYZ_FROM_RGB = (
     (0.212671, 0.715160, 0.072169),
     (0.019334, 0.119193, 0.950227),
 )
+_RGB_FROM_XYZ = torch.linalg.inv(torch.tensor(_XYZ_FROM_RGB, dtype=torch.float64)).tolist()
 _WHITE_D65 = (0.95047, 1.0, 1.08883)
 
 # Network normalisation: L in [0, 100] -> [-1, 1]; ab in LAB units -> ab / AB_SCALE.
@@ -65,19 +66,21 @@ def lab_to_rgb(lab: torch.Tensor) -> torch.Tensor:
     fy = (lightness + 16.0) / 116.0
     fx = a / 500.0 + fy
     fz = (fy - b / 200.0).clamp_min(0.0)  # as scikit-image: negative z is set to 0
-    f = torch.stack((fx, fy, fz), dim=-3)
-    t = torch.where(f > 0.2068966, f**3, (f - 16.0 / 116.0) / 7.787)
+    t = _f_inverse(torch.stack((fx, fy, fz), dim=-3))
     white = torch.tensor(_WHITE_D65, device=lab.device, dtype=lab.dtype).view(3, 1, 1)
     xyz = t * white
-    rgb_from_xyz = torch.linalg.inv(_matrix(_XYZ_FROM_RGB, lab).double()).to(lab.dtype)
-    lin = _apply_matrix(rgb_from_xyz, xyz)
-    rgb = torch.where(
-        lin > 0.0031308, 1.055 * lin.clamp_min(0.0031308) ** (1.0 / 2.4) - 0.055, 12.92 * lin
-    )
-    return rgb.clamp(0.0, 1.0)
+    return _linear_to_srgb(_apply_matrix(_matrix(_RGB_FROM_XYZ, lab), xyz)).clamp(0.0, 1.0)
 
 
-_RGB_FROM_XYZ = torch.linalg.inv(torch.tensor(_XYZ_FROM_RGB, dtype=torch.float64)).tolist()
+def _f_inverse(f: torch.Tensor) -> torch.Tensor:
+    """The inverse of LAB's f: f -> X/Xn, Y/Yn or Z/Zn."""
+    return torch.where(f > 0.2068966, f * f * f, (f - 16.0 / 116.0) / 7.787)
+
+
+def _linear_to_srgb(lin: torch.Tensor) -> torch.Tensor:
+    return torch.where(lin > 0.0031308, 1.055 * lin.clamp_min(0.0031308) ** (1.0 / 2.4) - 0.055, 12.92 * lin)
+
+
 _SRGB8_LEVELS = 1 << 16  # linear values are quantised to 16 bits before the 8-bit sRGB table
 _srgb8_table: torch.Tensor | None = None
 
@@ -87,8 +90,7 @@ def _linear_to_srgb8_table() -> torch.Tensor:
     global _srgb8_table
     if _srgb8_table is None:
         lin = torch.arange(_SRGB8_LEVELS, dtype=torch.float64) / (_SRGB8_LEVELS - 1)
-        srgb = torch.where(lin > 0.0031308, 1.055 * lin.clamp_min(0.0031308) ** (1.0 / 2.4) - 0.055, 12.92 * lin)
-        _srgb8_table = (srgb * 255.0).round().to(torch.uint8)
+        _srgb8_table = (_linear_to_srgb(lin) * 255.0).round().to(torch.uint8)
     return _srgb8_table
 
 
@@ -101,8 +103,7 @@ def lab_to_srgb8(lightness: torch.Tensor, a: torch.Tensor, b: torch.Tensor) -> t
     """
     fy = (lightness + 16.0) / 116.0
     planes = (a / 500.0 + fy, fy, (fy - b / 200.0).clamp_min_(0.0))  # as scikit-image: negative z is 0
-    xyz = [torch.where(f > 0.2068966, f * f * f, (f - 16.0 / 116.0) / 7.787) * white
-           for f, white in zip(planes, _WHITE_D65, strict=True)]
+    xyz = [_f_inverse(f) * white for f, white in zip(planes, _WHITE_D65, strict=True)]
     table = _linear_to_srgb8_table()
     out = torch.empty((*lightness.shape, 3), dtype=torch.uint8)
     for channel, (m0, m1, m2) in enumerate(_RGB_FROM_XYZ):
