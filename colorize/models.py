@@ -82,6 +82,13 @@ class ResNetEncoder(nn.Module):
         return [f0, f1, f2, f3, f4]
 
 
+def pad_to_multiple(lightness: torch.Tensor, multiple: int) -> torch.Tensor:
+    """Replicate-pad H and W (bottom, right) up to multiples of ``multiple``; crop answers with [..., :h, :w]."""
+    h, w = lightness.shape[-2:]
+    ph, pw = (-h) % multiple, (-w) % multiple
+    return F.pad(lightness, (0, pw, 0, ph), mode="replicate") if ph or pw else lightness
+
+
 class UNetColorizer(nn.Module):
     """L (N,1,H,W) in [0,100] -> ab (N,2,H,W) in LAB units, for any H, W."""
 
@@ -112,11 +119,7 @@ class UNetColorizer(nn.Module):
 
     def forward(self, lightness: torch.Tensor) -> torch.Tensor:
         h, w = lightness.shape[-2:]
-        # Pad to a multiple of STRIDE (replicating the border) and crop the answer back.
-        ph, pw = (-h) % self.STRIDE, (-w) % self.STRIDE
-        if ph or pw:
-            lightness = F.pad(lightness, (0, pw, 0, ph), mode="replicate")
-        return self.forward_padded(lightness)[..., :h, :w]
+        return self.forward_padded(pad_to_multiple(lightness, self.STRIDE))[..., :h, :w]
 
     def forward_padded(self, lightness: torch.Tensor) -> torch.Tensor:
         """forward() for H and W that are multiples of STRIDE: no shape-dependent branch, so it can be

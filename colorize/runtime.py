@@ -1,9 +1,11 @@
 """The network on another inference runtime: OpenVINO, for CPUs.
 
-On this project's 2-core Xeon (AMX-bf16) OpenVINO ran the shipped U-Net at 256 x 256 in 12 ms against
-50 ms for PyTorch's fastest eager path (bf16 autocast + channels_last); benchmarks/RESULTS.md has the
-figures. ``OpenVinoColorizer`` wraps a loaded ``UNetColorizer``: the same call (L in, ab out, any height
-and width), so ``colorize.pipeline`` runs it unchanged. The network is converted once, in memory, from
+On this project's 2-core Xeon (AMX-bf16) OpenVINO in bf16 ran the shipped U-Net at 256 x 256 in 32 ms
+(median; 15-36 ms from process to process) against 73 ms for PyTorch's fastest eager path (bf16 autocast
++ channels_last) and 122 ms in fp32; benchmarks/RESULTS.md has the figures.
+
+``OpenVinoColorizer`` wraps a loaded ``UNetColorizer``: the same call (L in, ab out, any height and
+width), so ``colorize.pipeline`` runs it unchanged. The network is converted once, in memory, from
 ``forward_padded`` (no shape-dependent branch); the padding to a multiple of 32 and the crop stay in torch.
 
 OpenVINO is optional (``pip install 'colorize[serve]'`` brings it on x86-64); ``available()`` says whether
@@ -18,8 +20,9 @@ import warnings
 from collections import OrderedDict
 
 import torch
-import torch.nn.functional as F
 from torch import nn
+
+from colorize.models import pad_to_multiple
 
 log = logging.getLogger(__name__)
 
@@ -126,8 +129,7 @@ class OpenVinoColorizer(nn.Module):
         disc = (((y - 0.5) ** 2 + (x - 0.4) ** 2) < 0.08).float()
         texture = torch.rand(h, w, generator=torch.Generator().manual_seed(0))
         probe = (20 + 40 * y + 25 * x + 15 * disc + 5 * texture).expand(n, 1, h, w).contiguous()
-        with torch.inference_mode():
-            want = self._reference(probe)
+        want = self._reference_ab(probe)
         diff = (self._infer(compiled, probe) - want).abs()
         return bool(torch.isfinite(diff).all()) and diff.mean().item() < 0.25 and diff.max().item() < 5.0
 
@@ -158,15 +160,17 @@ class OpenVinoColorizer(nn.Module):
     def _run(self, precision: str, x: torch.Tensor) -> torch.Tensor:
         compiled = self._compiled_for(precision, tuple(x.shape))
         if compiled is None:
-            with torch.inference_mode():
-                return self._reference(x)
+            return self._reference_ab(x)
         return self._infer(compiled, x)
+
+    def _reference_ab(self, x: torch.Tensor) -> torch.Tensor:
+        """PyTorch in fp32, also when called inside colorize.pipeline.predict_ab's bf16 autocast."""
+        with torch.inference_mode(), torch.autocast("cpu", enabled=False):
+            return self._reference(x)
 
     def forward(self, lightness: torch.Tensor) -> torch.Tensor:
         h, w = lightness.shape[-2:]
-        ph, pw = (-h) % self.stride, (-w) % self.stride
-        x = F.pad(lightness.float(), (0, pw, 0, ph), mode="replicate") if ph or pw else lightness.float()
-        x = x.contiguous()
+        x = pad_to_multiple(lightness.float(), self.stride).contiguous()
         ab = self._run(self.precision, x)
         if self.precision != "fp32" and not torch.isfinite(ab).all():
             ab = self._run("fp32", x)
