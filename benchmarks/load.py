@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import io
-import json
 import os
 import secrets
 import signal
@@ -37,6 +36,10 @@ from urllib.parse import urlsplit
 import requests
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # also run as `python benchmarks/load.py`
+
+from benchmarks.machine import cpu_model, save_results  # noqa: E402
+
 LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1"}
 MAX_REQUESTS, MAX_DURATION = 100_000, 3600.0  # hard bounds on one run
 
@@ -320,7 +323,7 @@ def main(args: argparse.Namespace) -> int:
         wall = load.run(args.clients)
         answers = load.answered()
         report = {
-            "machine": {"cpu": _cpu_model(), "cores": os.cpu_count(), "load_before": load_before,
+            "machine": {"cpu": cpu_model(), "cores": os.cpu_count(), "load_before": load_before,
                         "load_after": os.getloadavg()[0]},
             "settings": {"url": url, "clients": args.clients, "requests": total, "duration_s": duration,
                          "image": str(args.image or "generated 512x384 grey JPEG"), "image_bytes": len(body),
@@ -333,22 +336,8 @@ def main(args: argparse.Namespace) -> int:
         }
         if monitor:
             report["rss_kib"] = monitor.stop()
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / f"{args.name}.json").write_text(json.dumps(report, indent=2) + "\n")
-    text = markdown(report)
-    (args.out / f"{args.name}.md").write_text(text)
-    print(text)
+    save_results(args.out, args.name, report, markdown(report))
     return 0
-
-
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return "unknown CPU"
 
 
 if __name__ == "__main__":

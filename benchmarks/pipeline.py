@@ -135,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.child is not None:
         print(json.dumps(measure_one(args)))
         return 0
-    from benchmarks.machine import print_machine
+    from benchmarks.machine import print_machine, save_results
 
     info = print_machine()
     results = []
@@ -151,10 +151,7 @@ def main(argv: list[str] | None = None) -> int:
     model = str(args.checkpoint) if args.checkpoint.exists() else "random-weight unet_resnet34"
     report = {"machine": info, "model": model, "render_size": args.render_size, "runs": args.runs,
               "results": results}
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "pipeline.json").write_text(json.dumps(report, indent=2))
-    (args.out / "pipeline.md").write_text(markdown(report))
-    print(markdown(report))
+    save_results(args.out, "pipeline", report, markdown(report))
     return 0
 
 

@@ -20,7 +20,6 @@ Writes benchmarks/out/service.{md,json}. Nothing is asserted; only 127.0.0.1 is 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import secrets
 import statistics
@@ -32,7 +31,7 @@ from pathlib import Path
 import requests
 
 from benchmarks.load import Load, child_pids, gunicorn, percentiles
-from benchmarks.machine import print_machine
+from benchmarks.machine import print_machine, save_results
 from benchmarks.pipeline import make_photo
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -154,10 +153,7 @@ def main(argv: list[str] | None = None) -> int:
     info["load_average_after"] = os.getloadavg()[0]
     report = {"machine": info, "model": str(args.checkpoint), "web_workers": args.web_workers,
               "sizes": [f"{s:g}" for s in sorted(args.sizes)], "duration_s": args.duration, "layouts": layouts}
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "service.json").write_text(json.dumps(report, indent=2))
-    (args.out / "service.md").write_text(markdown(report))
-    print(markdown(report))
+    save_results(args.out, "service", report, markdown(report))
     return 0
 
 

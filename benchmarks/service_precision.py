@@ -13,7 +13,6 @@ benchmarks/out/service_precision.{md,json}; nothing is asserted.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import statistics
@@ -28,6 +27,7 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.machine import cpu_model, save_results  # noqa: E402
 from colorize import runtime  # noqa: E402
 from colorize.checkpoint import load_model  # noqa: E402
 from colorize.metrics import psnr  # noqa: E402
@@ -55,17 +55,6 @@ def get_args_parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     p.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "out")
     return p
-
-
-def cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as fh:
-            for line in fh:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def machine() -> dict:
@@ -200,10 +189,7 @@ def main(args: argparse.Namespace) -> int:
               "variants": variants, "batch_shape": list(shape),
               "batching": batching(args.checkpoint, shape, sizes, args.repeats) if sizes else []}
     report["machine"]["load_average"] = [load_before, os.getloadavg()[0]]
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "service_precision.json").write_text(json.dumps(report, indent=2) + "\n")
-    (args.out / "service_precision.md").write_text(markdown(report))
-    print(markdown(report))
+    save_results(args.out, "service_precision", report, markdown(report))
     return 0
 
 
