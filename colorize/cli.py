@@ -25,8 +25,6 @@ def _expand(inputs: list[str]) -> list[Path]:
 
 def get_parser() -> argparse.ArgumentParser:
     from colorize import DEFAULT_CHECKPOINT
-    from colorize.pipeline import DEFAULT_RENDER_SIZE
-
     parser = argparse.ArgumentParser(prog="colorize", description="Colorize black-and-white photos.")
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("predict", help="colorize image files (or folders of them)")
@@ -34,8 +32,9 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, type=Path, help="folder for the results")
     p.add_argument("--checkpoint", type=Path, default=DEFAULT_CHECKPOINT,
                    help=f"model weights (default: {DEFAULT_CHECKPOINT})")
-    p.add_argument("--render-size", type=int, default=DEFAULT_RENDER_SIZE,
-                   help="short side, in pixels, at which the network runs (default: %(default)s)")
+    p.add_argument("--render-size", type=int,
+                   help="short side, in pixels, at which the network runs (default: the checkpoint's own, "
+                        "from its metadata; 256 if it names none)")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda (default: %(default)s)")
     p.add_argument("--format", choices=("png", "jpg"), default="png", help="output format")
     p.add_argument("--precision", choices=("fp32", "bf16"), default="fp32",
@@ -50,14 +49,15 @@ def predict(args: argparse.Namespace) -> int:
 
     from colorize import resolve_device, runtime
     from colorize.checkpoint import CheckpointError, load_model
-    from colorize.pipeline import colorize
+    from colorize.pipeline import colorize, recommended_render_size
 
-    if not 16 <= args.render_size <= 2048:
+    if args.render_size is not None and not 16 <= args.render_size <= 2048:
         print(f"colorize: --render-size must be between 16 and 2048, got {args.render_size}", file=sys.stderr)
         return 2
     try:
         device = resolve_device(args.device)
         model, meta = load_model(args.checkpoint, device=device)
+        render_size = args.render_size or recommended_render_size(meta)
         if runtime.resolve_runtime(args.runtime, device) == "openvino":
             model = runtime.OpenVinoColorizer(model, args.precision)
     except (CheckpointError, RuntimeError, ValueError) as exc:
@@ -74,7 +74,7 @@ def predict(args: argparse.Namespace) -> int:
         try:
             with Image.open(path) as img:
                 img.load()
-                result = colorize(img, model, render_size=args.render_size, precision=args.precision)
+                result = colorize(img, model, render_size=render_size, precision=args.precision)
         except (FileNotFoundError, IsADirectoryError, PermissionError) as exc:
             failed += 1
             bar.write(f"skipped {path}: cannot open ({exc.strerror or exc})", file=sys.stderr)

@@ -17,7 +17,7 @@ from PIL import Image, ImageOps
 
 from colorize import lab
 
-DEFAULT_RENDER_SIZE = 256
+DEFAULT_RENDER_SIZE = 256  # for a checkpoint that does not name its own (metadata "render_size")
 MAX_ASPECT_FACTOR = 3  # the long side of the render is at most 3 x render_size
 _STRIP_PIXELS = 1 << 20  # rows per strip are chosen so a strip holds about 1 MP
 
@@ -30,6 +30,15 @@ def _timed(timings: dict | None, key: str):
     yield
     if timings is not None:
         timings[key] = timings.get(key, 0.0) + (time.perf_counter() - start) * 1000.0
+
+
+def recommended_render_size(metadata: dict | None) -> int:
+    """The render size a checkpoint was made for: its metadata's ``render_size`` (the scale of its
+    training photos, chosen on held-out data by training.calibrate), else DEFAULT_RENDER_SIZE."""
+    try:
+        return int((metadata or {}).get("render_size") or DEFAULT_RENDER_SIZE)
+    except (TypeError, ValueError):
+        return DEFAULT_RENDER_SIZE
 
 
 def render_shape(height: int, width: int, render_size: int) -> tuple[int, int]:

@@ -10,6 +10,7 @@ from urllib.parse import quote
 from werkzeug.datastructures import FileStorage, MultiDict
 
 RENDER_SIZES = {"fast": 128, "balanced": 256, "detailed": 512}
+MODEL_DEFAULT = "auto"  # render_size=auto (or none): the model service's default, the checkpoint's own size
 MIN_RENDER_SIZE, MAX_RENDER_SIZE = 64, 1024
 FORMATS = {"png": ("image/png", "png"), "jpeg": ("image/jpeg", "jpg"), "jpg": ("image/jpeg", "jpg"),
            "webp": ("image/webp", "webp")}
@@ -69,13 +70,13 @@ def read_upload(file: FileStorage | None) -> Upload:
 
 
 def parse_options(values: MultiDict) -> tuple[int | None, str | None]:
-    """``render_size`` (a number 64-1024 or fast/balanced/detailed) and ``format`` (auto/png/jpeg/webp).
+    """``render_size`` (a number 64-1024, fast/balanced/detailed or auto) and ``format`` (auto/png/jpeg/webp).
 
-    Neither given: None, and the model service's defaults apply (render size 256, format auto: a JPEG
-    upload is answered as JPEG, a WebP as WebP, anything else as PNG)."""
+    Neither given (or auto): None, and the model service's defaults apply (the render size the model
+    was made for, format auto: a JPEG upload is answered as JPEG, a WebP as WebP, anything else as PNG)."""
     raw_size = (values.get("render_size") or "").strip().lower()
     render_size = None
-    if raw_size:
+    if raw_size and raw_size != MODEL_DEFAULT:
         try:
             render_size = RENDER_SIZES.get(raw_size) or int(raw_size)
         except ValueError:
@@ -83,7 +84,7 @@ def parse_options(values: MultiDict) -> tuple[int | None, str | None]:
         if not MIN_RENDER_SIZE <= render_size <= MAX_RENDER_SIZE:
             raise UploadError(400, "invalid_render_size",
                               f"render_size must be a whole number from {MIN_RENDER_SIZE} to "
-                              f"{MAX_RENDER_SIZE} (or fast, balanced, detailed).")
+                              f"{MAX_RENDER_SIZE} (or auto, fast, balanced, detailed).")
     output_format = (values.get("format") or "auto").strip().lower()
     if output_format not in FORMATS and output_format != "auto":
         raise UploadError(400, "invalid_format", "format must be auto, png, jpeg or webp.")

@@ -88,7 +88,7 @@ def _param(name: str) -> str | None:
 def _render_size() -> int:
     raw = _param("render_size")
     if raw is None or raw == "":
-        return current_app.config["DEFAULT_RENDER_SIZE"]
+        return _predictor().render_size
     try:
         value = int(raw)
     except ValueError:
@@ -173,4 +173,4 @@ def readyz() -> Response:
 
 @bp.get("/openapi.json")
 def openapi_document() -> Response:
-    return jsonify(openapi.document(current_app.config, _predictor().version))
+    return jsonify(openapi.document(current_app.config, _predictor().version, _predictor().render_size))

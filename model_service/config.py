@@ -27,7 +27,7 @@ DEFAULTS: dict[str, Any] = {
     "MODEL_THREADS": 0,  # torch threads per worker; 0 = $OMP_NUM_THREADS, else cores / WEB_CONCURRENCY
     "MAX_UPLOAD_BYTES": 20 * 1024 * 1024,
     "MAX_PIXELS": 50_000_000,
-    "DEFAULT_RENDER_SIZE": 256,
+    "DEFAULT_RENDER_SIZE": 0,  # 0: the checkpoint's own (metadata render_size), else 256
     "MAX_CONCURRENT_INFERENCES": 1,  # per worker
     # 16 waiting per worker: 8 clients that wait for their answers never see a 503 (docs/limits.md).
     "MAX_QUEUE": 16,  # requests per worker allowed to wait for an inference slot
@@ -90,8 +90,9 @@ def load_config(env: Mapping[str, str] | None = None, overrides: Mapping[str, An
     for name in ("MAX_QUEUE", "MODEL_THREADS", "RETRY_AFTER"):
         if config[name] < 0:
             raise ConfigError(f"{name}={config[name]!r}: must not be negative")
-    if not RENDER_SIZE_MIN <= config["DEFAULT_RENDER_SIZE"] <= RENDER_SIZE_MAX:
-        raise ConfigError(f"DEFAULT_RENDER_SIZE must be between {RENDER_SIZE_MIN} and {RENDER_SIZE_MAX}")
+    if config["DEFAULT_RENDER_SIZE"] and not RENDER_SIZE_MIN <= config["DEFAULT_RENDER_SIZE"] <= RENDER_SIZE_MAX:
+        raise ConfigError(f"DEFAULT_RENDER_SIZE must be 0 (the model's own) or between {RENDER_SIZE_MIN} "
+                          f"and {RENDER_SIZE_MAX}")
     if config["MODEL_THREADS"] == 0 and "OMP_NUM_THREADS" in env:
         config["MODEL_THREADS"] = max(1, _parse("OMP_NUM_THREADS", env["OMP_NUM_THREADS"], 1))
     elif config["MODEL_THREADS"] == 0:

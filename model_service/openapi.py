@@ -25,11 +25,11 @@ def _json(description: str, schema: dict[str, Any]) -> dict[str, Any]:
     return {"description": description, "content": {"application/json": {"schema": schema}}}
 
 
-def document(config: Mapping[str, Any], model_version: str) -> dict[str, Any]:
+def document(config: Mapping[str, Any], model_version: str, default_render_size: int) -> dict[str, Any]:
     """The API description; limits come from ``config`` so it says what this instance enforces."""
     max_bytes, max_pixels = config["MAX_UPLOAD_BYTES"], config["MAX_PIXELS"]
     render_size = {"type": "integer", "minimum": RENDER_SIZE_MIN, "maximum": RENDER_SIZE_MAX,
-                   "default": config["DEFAULT_RENDER_SIZE"],
+                   "default": default_render_size,
                    "description": "short side, in pixels, at which the network runs; the colour it predicts "
                                   "is up-sampled onto the input's full-resolution lightness"}
     fmt = {"type": "string", "enum": ["auto", "png", "jpeg", "jpg", "webp"], "default": "auto",

@@ -16,7 +16,7 @@ from PIL import Image
 
 from colorize import resolve_device
 from colorize.checkpoint import CheckpointError, load_model
-from colorize.pipeline import colorize
+from colorize.pipeline import colorize, recommended_render_size
 from colorize.runtime import OpenVinoColorizer, resolve_runtime
 from model_service.gate import InferenceGate
 
@@ -108,7 +108,8 @@ class Predictor:
             channels_last = config["MODEL_CHANNELS_LAST"]
             model = prepare_model(model, channels_last, precision)
         return cls(model, metadata, checkpoint=str(path), device=device, precision=precision,
-                   channels_last=channels_last, gate=gate, render_size=config["DEFAULT_RENDER_SIZE"],
+                   channels_last=channels_last, gate=gate,
+                   render_size=config["DEFAULT_RENDER_SIZE"] or recommended_render_size(metadata),
                    runtime=runtime)
 
     @property

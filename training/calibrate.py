@@ -5,7 +5,8 @@
 L1/MSE training shrinks colour towards grey (the loss prefers a muted average to a wrong vivid
 guess). A single factor on the predicted ab restores saturation; it is chosen on the run's own
 held-out split of the training photos (never on bench/): the smallest gain whose mean
-colourfulness reaches ``--colour-ratio`` of the truth's. The table for every gain is printed and
+colourfulness reaches ``--colour-ratio`` of the truth's. ``--render-size`` is stored in the metadata as
+the size the model is served at by default. The table for every gain is printed and
 stored in the checkpoint's metadata, and the fp16 copy is checked against fp32.
 """
 
@@ -67,7 +68,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--colour-ratio", type=float, default=0.52,
                    help="target colourfulness / truth's (the quality bar is 0.5; a small margin)")
     p.add_argument("--limit", type=int, default=300, help="held-out photos used")
-    p.add_argument("--render-size", type=int, default=256)
+    p.add_argument("--render-size", type=int, default=128,
+                   help="the render size the shipped model is served at, stored in its metadata (default: "
+                        "128, the scale of the training photos; see python -m training.render_study)")
     args = p.parse_args(argv)
     model, meta = load_model(args.checkpoint or args.run / "best.safetensors")
     files = held_out_files(args.run, args.limit)
@@ -83,6 +86,7 @@ def main(argv: list[str] | None = None) -> int:
     model.chroma_gain = chosen["gain"]
     model.config["chroma_gain"] = chosen["gain"]
     keep = {k: v for k, v in meta.items() if k in ("training", "metrics", "name", "version")}
+    keep["render_size"] = args.render_size  # the service's, the CLI's and evaluate's default for this model
     keep["calibration"] = {"chroma_gain": chosen["gain"], "colour_ratio_target": args.colour_ratio,
                            "data": f"{len(files)} held-out photos of the run's training folders",
                            "render_size": args.render_size, "table": table}

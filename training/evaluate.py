@@ -21,7 +21,7 @@ from PIL import Image, ImageOps
 from tqdm import tqdm
 
 from colorize import metrics, resolve_device
-from colorize.pipeline import DEFAULT_RENDER_SIZE, colorize, join_lightness_ab, lightness_of
+from colorize.pipeline import colorize, join_lightness_ab, lightness_of, recommended_render_size
 from training.data import list_images
 from training.ntire import markdown_table
 
@@ -67,7 +67,8 @@ def get_args_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description="Evaluate a colorization checkpoint against the grey baseline.")
     p.add_argument("--checkpoint", type=Path, help="a .safetensors checkpoint")
     p.add_argument("--data", nargs="+", required=True, type=Path, help="one folder per evaluation set")
-    p.add_argument("--render-size", type=int, default=DEFAULT_RENDER_SIZE)
+    p.add_argument("--render-size", type=int,
+                   help="default: the checkpoint's own (metadata render_size), else 256")
     p.add_argument("--precision", choices=("fp32", "bf16"), default="fp32")
     p.add_argument("--device", default="auto")
     p.add_argument("--limit", type=int, help="at most this many images per set")
@@ -95,6 +96,7 @@ def main(argv: list[str] | None = None) -> int:
     if missing:
         print(f"training.evaluate: not a folder: {', '.join(missing)}", file=sys.stderr)
         return 2
+    args.render_size = args.render_size or recommended_render_size(meta)
     result = {"sets": {}, "checkpoint": meta, "render_size": args.render_size, "precision": args.precision}
     for folder in args.data:
         result["sets"][folder.name] = evaluate_folder(folder, model, args.render_size, args.precision, args.limit)

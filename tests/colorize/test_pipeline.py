@@ -130,3 +130,13 @@ def test_bf16_falls_back_to_fp32_when_it_gives_nan():
 
     ab = predict_ab(NanInBf16(), torch.ones(1, 1, 4, 4), precision="bf16")
     assert torch.isfinite(ab).all() and ab.shape == (1, 2, 4, 4)
+
+
+@pytest.mark.parametrize(("metadata", "expected"), [
+    ({"render_size": 128}, 128), ({"render_size": "96"}, 96), ({}, 256), (None, 256),
+    ({"render_size": "big"}, 256), ({"render_size": None}, 256),
+])
+def test_recommended_render_size_comes_from_the_checkpoint(metadata, expected):
+    from colorize.pipeline import recommended_render_size
+
+    assert recommended_render_size(metadata) == expected

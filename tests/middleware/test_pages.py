@@ -22,6 +22,9 @@ def test_index_has_a_form_that_works_without_javascript(client):
     assert 'name="csrf_token"' in html and 'type="submit"' in html
     for size in (128, 256, 512):
         assert f'name="render_size" value="{size}"' in html
+    # The model's own render size is the default choice.
+    assert re.search(r'<input[^>]*name="render_size" value="auto" checked>', html)
+    assert not re.search(r'<input[^>]*name="render_size" value="\d+" checked>', html)
     assert "Fast" in html and "Balanced" in html and "Detailed" in html
 
 

@@ -50,3 +50,18 @@ def test_content_disposition_falls_back_to_ascii_image_for_non_latin_names():
 def test_content_disposition_ascii_fallback_keeps_what_it_can():
     header = content_disposition("Ölgemälde – «Oma».jpg", "png")
     assert 'filename="Olgemalde Oma-colorized.png"' in header
+
+
+@pytest.mark.parametrize(("fields", "expected"), [
+    ({}, (None, None)),
+    ({"render_size": "auto"}, (None, None)),
+    ({"render_size": " Auto ", "format": "png"}, (None, "png")),
+    ({"render_size": "fast", "format": "jpg"}, (128, "jpeg")),
+    ({"render_size": "300"}, (300, None)),
+])
+def test_parse_options_auto_leaves_the_render_size_to_the_model(fields, expected):
+    from werkzeug.datastructures import MultiDict
+
+    from middleware.uploads import parse_options
+
+    assert parse_options(MultiDict(fields)) == expected

@@ -252,3 +252,28 @@ def test_multipart_photos_of_several_megabytes_are_accepted(client):
     form = {"image": (io.BytesIO(data), "big.jpg"), "render_size": "64"}
     response = client.post("/v1/colorize", data=form, content_type="multipart/form-data")
     assert response.status_code == 200 and Image.open(io.BytesIO(response.data)).size == (1600, 1200)
+
+
+def test_the_default_render_size_is_the_checkpoint_s_own(tmp_path, monkeypatch):
+    """A checkpoint whose metadata names render_size 96 is served at 96 when a request names none,
+    and documented so; DEFAULT_RENDER_SIZE, when set, wins; a request's own size wins over both."""
+    from colorize.checkpoint import save_model
+    from model_service import create_app
+    from tests.conftest import random_colour_model
+
+    path = tmp_path / "made-for-96.safetensors"
+    save_model(random_colour_model(), path, {"render_size": 96})
+    for setting, expected in ((0, 96), (80, 80)):
+        app = create_app({"MODEL_CHECKPOINT": str(path), "DEFAULT_RENDER_SIZE": setting, "WARMUP": False})
+        predictor = app.extensions["model_service"]
+        predictor.warm_up()
+        seen = []
+        real = predictor.colorize
+        monkeypatch.setattr(predictor, "colorize", lambda image, size: seen.append(size) or real(image, size))
+        client = app.test_client()
+        assert colorize(client, photo_bytes(), "image/jpeg", "/v1/colorize").status_code == 200
+        assert colorize(client, photo_bytes(), "image/jpeg", "/v1/colorize?render_size=64").status_code == 200
+        assert seen == [expected, 64]
+        assert client.get("/v1/models").get_json()["models"][0]["serving"]["default_render_size"] == expected
+        params = client.get("/openapi.json").get_json()["paths"]["/v1/colorize"]["post"]["parameters"]
+        assert next(p for p in params if p["name"] == "render_size")["schema"]["default"] == expected
