@@ -30,7 +30,7 @@ METRICS = ("mse", "psnr", "ssim", "colourfulness")
 
 def image_metrics(pred: np.ndarray, truth: torch.Tensor) -> dict:
     """pred: (H, W, 3) uint8; truth: (1, 3, H, W) float 0-255."""
-    p = torch.from_numpy(pred).permute(2, 0, 1).unsqueeze(0).double()
+    p = torch.tensor(pred).permute(2, 0, 1).unsqueeze(0).double()  # a copy: PIL arrays are read-only
     return {"mse": metrics.mse(p, truth).item(), "psnr": metrics.psnr(p, truth).item(),
             "ssim": metrics.ssim(p, truth).item(), "colourfulness": metrics.colourfulness(p).item()}
 

@@ -267,9 +267,12 @@ def test_the_default_render_size_is_the_checkpoint_s_own(tmp_path, monkeypatch):
         app = create_app({"MODEL_CHECKPOINT": str(path), "DEFAULT_RENDER_SIZE": setting, "WARMUP": False})
         predictor = app.extensions["model_service"]
         predictor.warm_up()
-        seen = []
-        real = predictor.colorize
-        monkeypatch.setattr(predictor, "colorize", lambda image, size: seen.append(size) or real(image, size))
+        seen, real = [], predictor.colorize
+
+        def spy(image, size, real=real, seen=seen):
+            seen.append(size)
+            return real(image, size)
+        monkeypatch.setattr(predictor, "colorize", spy)
         client = app.test_client()
         assert colorize(client, photo_bytes(), "image/jpeg", "/v1/colorize").status_code == 200
         assert colorize(client, photo_bytes(), "image/jpeg", "/v1/colorize?render_size=64").status_code == 200

@@ -1,0 +1,46 @@
+"""training.calibrate and training.render_study on a small run folder (random weights, tiny photos)."""
+
+import json
+
+import yaml
+
+from colorize.checkpoint import load_model, read_metadata
+from training import calibrate, render_study
+
+
+def make_run(tmp_path, image_folder):
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "config.yaml").write_text(yaml.safe_dump({"data": [str(image_folder)], "val_fraction": 0.3, "seed": 0}))
+    return run
+
+
+def test_calibrate_chooses_a_gain_and_stores_the_render_size(tmp_path, image_folder, tiny_checkpoint, capsys):
+    run = make_run(tmp_path, image_folder)
+    out = tmp_path / "shipped.safetensors"
+    assert calibrate.main(["--run", str(run), "--checkpoint", tiny_checkpoint, "--out", str(out),
+                           "--gains", "1.0", "3.0", "--limit", "6", "--render-size", "96"]) == 0
+    meta = read_metadata(out)
+    assert meta["render_size"] == 96
+    table = meta["calibration"]["table"]
+    assert [row["gain"] for row in table] == [1.0, 3.0]
+    assert table[1]["colourfulness"] > table[0]["colourfulness"]  # a larger gain gives more colour
+    assert meta["calibration"]["chroma_gain"] in (1.0, 3.0)
+    model, _ = load_model(out)
+    assert model.config["chroma_gain"] == meta["calibration"]["chroma_gain"]
+    assert "chosen gain" in capsys.readouterr().out
+
+
+def test_render_study_measures_each_size_beside_the_grey_baseline(tmp_path, image_folder, tiny_checkpoint):
+    run = make_run(tmp_path, image_folder)
+    out = tmp_path / "study.json"
+    assert render_study.main(["--run", str(run), "--checkpoint", tiny_checkpoint, "--upscale", "2",
+                              "--render-sizes", "32", "64", "--limit", "4", "--json", str(out),
+                              "--markdown", str(tmp_path / "study.md")]) == 0
+    result = json.loads(out.read_text())
+    assert result["n"] == 4 and set(result["render_sizes"]) == {"32", "64"}
+    assert 5 < result["grey_psnr"] < 60 and result["truth_colourfulness"] > 0
+    for scores in result["render_sizes"].values():
+        assert 5 < scores["psnr"] < 60 and 0 < scores["ssim"] <= 1
+    assert "| 64 |" in (tmp_path / "study.md").read_text()
+    assert render_study.main(["--run", str(run), "--checkpoint", tiny_checkpoint, "--upscale", "0"]) == 2
