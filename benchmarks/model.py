@@ -112,25 +112,24 @@ def paired_floor_ratio(forward: Callable[[], object], flops: int, probe, rounds:
 
     This VM's speed swings by up to ~2.7x over seconds (the matmul rate itself ranged 550-1500
     GFLOP/s within one process), so a median forward and a floor from another moment do not compare.
-    Each round times the floor probe (best of 3 calls) and then the forward (median of 5) back to
-    back; the result is the median over rounds of their ratio."""
+    Each round alternates 5 calls of the floor probe with 5 forward passes (probe, forward, probe, ...)
+    and takes the median of each, so both see the same moments and the same statistic; the result is
+    the median over rounds of forward / floor."""
     run, probe_flops = probe
     for _ in range(3):
         forward()
     run()
     ratios, floors, forwards = [], [], []
     for _ in range(rounds):
-        probe_s = []
-        for _ in range(3):
+        probe_s, times = [], []
+        for _ in range(5):
             start = time.perf_counter()
             run()
             probe_s.append(time.perf_counter() - start)
-        floor_ms = flops / (probe_flops / min(probe_s)) * 1000
-        times = []
-        for _ in range(5):
             start = time.perf_counter()
             forward()
             times.append((time.perf_counter() - start) * 1000)
+        floor_ms = flops / (probe_flops / statistics.median(probe_s)) * 1000
         forwards.append(statistics.median(times))
         floors.append(floor_ms)
         ratios.append(forwards[-1] / floor_ms)
@@ -238,9 +237,10 @@ def main() -> None:
              "|---:|---|---:|---:|---:|---:|---:|"]
     lines += [f"| {r['size']} | {r['variant']} | {r['gflops']:.1f} | {r['median_ms']:.1f} | "
               f"{base[r['size']] / r['median_ms']:.2f}x | {r['floor_ms']:.1f} | {r['x_floor']:.2f} |" for r in rows]
-    lines += ["", f"Paired with the floor ({service_variant}): each of {args.rounds} rounds times the best "
-              "floor probe and then the forward pass back to back; x floor is the median over rounds "
-              "(p10-p90 in brackets), with the range of the forward and floor times over the rounds.", "",
+    lines += ["", f"Paired with the floor ({service_variant}): each of {args.rounds} rounds alternates 5 calls of "
+              "the best floor probe with 5 forward passes and divides the forward's median by the floor "
+              "from the probe's median; x floor is the median over rounds (p10-p90 in brackets), with the "
+              "range of the forward and floor times over the rounds.", "",
               "| render size | x floor (paired) | forward ms, min-max | floor ms, min-max |", "|---:|---:|---:|---:|"]
     lines += [f"| {r['size']} | {r['x_floor_median']:.2f} ({r['x_floor_p10']:.2f}-{r['x_floor_p90']:.2f}) | "
               f"{r['forward_ms_min']:.1f}-{r['forward_ms_max']:.1f} | {r['floor_ms_min']:.1f}-{r['floor_ms_max']:.1f} |"
