@@ -16,7 +16,7 @@ import torch
 from PIL import Image
 
 from colorize.checkpoint import load_model
-from colorize.pipeline import colorize
+from colorize.pipeline import colorize, recommended_render_size
 from training.data import list_images
 from training.evaluate import grey_baseline, image_metrics
 
@@ -28,13 +28,15 @@ def main(argv: list[str] | None = None) -> int:
                                                  "../shared/data/bench/set14"])
     p.add_argument("--out", type=Path, default=Path("docs/gallery"))
     p.add_argument("--height", type=int, default=220)
+    p.add_argument("--render-size", type=int, help="default: the checkpoint's own (as the service uses it)")
     args = p.parse_args(argv)
-    model, _ = load_model(args.checkpoint)
+    model, meta = load_model(args.checkpoint)
+    render_size = args.render_size or recommended_render_size(meta)
     scored = []
     for path in list_images(args.data):
         truth_img = Image.open(path).convert("RGB")
         truth = np.asarray(truth_img)
-        pred = np.asarray(colorize(truth_img, model))
+        pred = np.asarray(colorize(truth_img, model, render_size=render_size))
         grey = grey_baseline(truth_img)
         truth_t = torch.from_numpy(truth.copy()).permute(2, 0, 1)[None].double()
         gain = image_metrics(pred, truth_t)["psnr"] - image_metrics(grey, truth_t)["psnr"]
