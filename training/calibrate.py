@@ -5,7 +5,9 @@
 L1/MSE training shrinks colour towards grey (the loss prefers a muted average to a wrong vivid
 guess). A single factor on the predicted ab restores saturation; it is chosen on the run's own
 held-out split of the training photos (never on bench/): the smallest gain whose mean
-colourfulness reaches ``--colour-ratio`` of the truth's. ``--render-size`` is stored in the metadata as
+colourfulness reaches ``--colour-ratio`` of the truth's. ``--upscale 2`` measures the table on the
+photos enlarged twice instead (larger than the render size, as photos people bring are); for the shipped
+model it changed little (models/README.md). ``--render-size`` is stored in the metadata as
 the size the model is served at by default. The table for every gain is printed and
 stored in the checkpoint's metadata, and the fp16 copy is checked against fp32.
 """
@@ -38,13 +40,22 @@ def held_out_files(run: Path, limit: int) -> list[Path]:
     return val[:limit]
 
 
-def measure(model, files: list[Path], gains: list[float], render_size: int) -> list[dict]:
+def load_photo(path: Path, upscale: float = 1.0) -> Image.Image:
+    """A held-out photo as RGB, enlarged ``upscale`` times (Lanczos) to stand for the larger photos the
+    service is given (the network still runs at the render size; its colour is up-sampled)."""
+    with Image.open(path) as img:
+        rgb = ImageOps.exif_transpose(img).convert("RGB")
+    if upscale != 1:
+        rgb = rgb.resize((round(rgb.width * upscale), round(rgb.height * upscale)), Image.LANCZOS)
+    return rgb
+
+
+def measure(model, files: list[Path], gains: list[float], render_size: int, upscale: float = 1.0) -> list[dict]:
     """Mean PSNR / SSIM / colourfulness on the photos for each gain (one network pass per photo)."""
     sums = {g: {"psnr": 0.0, "ssim": 0.0, "colourfulness": 0.0} for g in gains}
     truth_c = grey_psnr = 0.0
     for path in files:
-        with Image.open(path) as img:
-            rgb = ImageOps.exif_transpose(img).convert("RGB")
+        rgb = load_photo(path, upscale)
         truth = torch.from_numpy(np.array(rgb)).permute(2, 0, 1)[None].double()
         lightness = lightness_of(rgb)
         ab = predict_ab(model, lightness_at_render_size(lightness, render_size))
@@ -68,13 +79,19 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--colour-ratio", type=float, default=0.52,
                    help="target colourfulness / truth's (the quality bar is 0.5; a small margin)")
     p.add_argument("--limit", type=int, default=300, help="held-out photos used")
+    p.add_argument("--upscale", type=float, default=1.0,
+                   help="enlarge the held-out photos this many times first (Lanczos), to measure the gains on "
+                        "photos larger than the render size, as the service sees them (default: as they are)")
     p.add_argument("--render-size", type=int, default=128,
                    help="the render size the shipped model is served at, stored in its metadata (default: "
                         "128, the scale of the training photos; see python -m training.render_study)")
     args = p.parse_args(argv)
     model, meta = load_model(args.checkpoint or args.run / "best.safetensors")
     files = held_out_files(args.run, args.limit)
-    table = measure(model, files, sorted(args.gains), args.render_size)
+    if args.upscale <= 0:
+        print("training.calibrate: --upscale must be positive", file=sys.stderr)
+        return 2
+    table = measure(model, files, sorted(args.gains), args.render_size, args.upscale)
     print("gain  PSNR   (grey)  SSIM    colourfulness (truth)")
     for r in table:
         print(f"{r['gain']:4.2f}  {r['psnr']:.2f}  ({r['grey_psnr']:.2f})  {r['ssim']:.4f}  "
@@ -89,11 +106,11 @@ def main(argv: list[str] | None = None) -> int:
     keep["render_size"] = args.render_size  # the service's, the CLI's and evaluate's default for this model
     keep["calibration"] = {"chroma_gain": chosen["gain"], "colour_ratio_target": args.colour_ratio,
                            "data": f"{len(files)} held-out photos of the run's training folders",
-                           "render_size": args.render_size, "table": table}
+                           "render_size": args.render_size, "upscale": args.upscale, "table": table}
     save_model(model, args.out, keep, dtype=torch.float16)
     half, _ = load_model(args.out)
-    fp16 = measure(half, files[:100], [1.0], args.render_size)[0]
-    fp32 = measure(model, files[:100], [1.0], args.render_size)[0]
+    fp16 = measure(half, files[:100], [1.0], args.render_size, args.upscale)[0]
+    fp32 = measure(model, files[:100], [1.0], args.render_size, args.upscale)[0]
     drift = fp32["psnr"] - fp16["psnr"]
     print(f"fp16 storage: PSNR {fp16['psnr']:.4f} vs fp32 {fp32['psnr']:.4f} on 100 photos ({drift:+.4f} dB)")
     if abs(drift) >= 0.02:

@@ -19,11 +19,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image, ImageOps
 
 from colorize.checkpoint import load_model
 from colorize.pipeline import colorize
-from training.calibrate import held_out_files
+from training.calibrate import held_out_files, load_photo
 from training.evaluate import grey_baseline, image_metrics
 
 
@@ -32,10 +31,7 @@ def study(model, files: list[Path], upscale: float, render_sizes: list[int]) -> 
     sums = {r: {"psnr": 0.0, "ssim": 0.0, "colourfulness": 0.0} for r in render_sizes}
     grey = truth_colour = 0.0
     for path in files:
-        with Image.open(path) as img:
-            photo = ImageOps.exif_transpose(img).convert("RGB")
-        if upscale != 1:
-            photo = photo.resize((round(photo.width * upscale), round(photo.height * upscale)), Image.LANCZOS)
+        photo = load_photo(path, upscale)
         truth = torch.from_numpy(np.array(photo)).permute(2, 0, 1)[None].double()
         grey_scores = image_metrics(grey_baseline(photo), truth)
         grey += grey_scores["psnr"]

@@ -22,6 +22,7 @@ def test_calibrate_chooses_a_gain_and_stores_the_render_size(tmp_path, image_fol
                            "--gains", "1.0", "3.0", "--limit", "6", "--render-size", "96"]) == 0
     meta = read_metadata(out)
     assert meta["render_size"] == 96
+    assert meta["calibration"]["upscale"] == 1.0
     table = meta["calibration"]["table"]
     assert [row["gain"] for row in table] == [1.0, 3.0]
     assert table[1]["colourfulness"] > table[0]["colourfulness"]  # a larger gain gives more colour
@@ -29,6 +30,8 @@ def test_calibrate_chooses_a_gain_and_stores_the_render_size(tmp_path, image_fol
     model, _ = load_model(out)
     assert model.config["chroma_gain"] == meta["calibration"]["chroma_gain"]
     assert "chosen gain" in capsys.readouterr().out
+    assert calibrate.main(["--run", str(run), "--checkpoint", tiny_checkpoint, "--out", str(out),
+                           "--upscale", "-1"]) == 2
 
 
 def test_render_study_measures_each_size_beside_the_grey_baseline(tmp_path, image_folder, tiny_checkpoint):
