@@ -8,7 +8,7 @@ Starts the model service and the web app under gunicorn on free 127.0.0.1 ports,
 1x2 = one worker with two torch threads, 2x1 = two workers with one each. For each layout:
 
 * latency: grey JPEGs of 0.25, 1 and 12 MP (made by benchmarks.pipeline.make_photo) posted one at a time
-  as `curl -F image=@photo.jpg` would, default options (render size 256, output format auto = JPEG);
+  as `curl -F image=@photo.jpg` would, default options (the model's own render size, output format auto = JPEG);
   p50/p95 of --latency-requests answers after two warm-up requests, and each model worker's peak resident
   memory (VmHWM) after the 12 MP requests;
 * throughput: 1, 2, 4 and 8 concurrent clients posting the 0.25 MP photo again and again for --duration
@@ -33,6 +33,8 @@ import requests
 from benchmarks.load import Load, child_pids, gunicorn, percentiles
 from benchmarks.machine import print_machine, save_results
 from benchmarks.pipeline import make_photo
+from colorize.checkpoint import read_metadata
+from colorize.pipeline import recommended_render_size
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -106,7 +108,8 @@ def markdown(report: dict) -> str:
     sizes = report["sizes"]
     lines = [f"Machine: {m['cpu']}, {m['cores']} cores, torch {m['torch']}. Model: {report['model']}. "
              f"Both services under gunicorn on 127.0.0.1 (web app: {report['web_workers']} worker); "
-             "requests as `curl -F image=@photo.jpg`, default options (render size 256, format auto, so a "
+             f"requests as `curl -F image=@photo.jpg`, default options (render size {report['render_size']} from the "
+             "checkpoint, format auto, so a "
              "JPEG answer). Layout = model-service workers x torch threads per worker.", "",
              "End-to-end latency, one request at a time (ms):", "",
              "| layout | " + " | ".join(f"{s} MP p50 | {s} MP p95" for s in sizes) + " | model worker peak RSS MiB |",
@@ -152,6 +155,7 @@ def main(argv: list[str] | None = None) -> int:
     layouts = [run_layout(args, layout, photos) for layout in args.layouts]
     info["load_average_after"] = os.getloadavg()[0]
     report = {"machine": info, "model": str(args.checkpoint), "web_workers": args.web_workers,
+              "render_size": recommended_render_size(read_metadata(args.checkpoint)),
               "sizes": [f"{s:g}" for s in sorted(args.sizes)], "duration_s": args.duration, "layouts": layouts}
     save_results(args.out, "service", report, markdown(report))
     return 0
