@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import statistics
 import time
 from collections.abc import Callable
@@ -23,20 +22,20 @@ from pathlib import Path
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from benchmarks.machine import print_machine
+from benchmarks.machine import print_machine, save_results
 from colorize import DEFAULT_CHECKPOINT, runtime
 from colorize.checkpoint import load_model
 from colorize.models import create_model
 
+SERVICE_VARIANT = "OpenVINO bf16 (the service's default here)"
 VARIANTS = {  # name -> (runtime, precision, channels_last)
     "fp32 eager (baseline)": ("torch", "fp32", False),
     "fp32 channels_last": ("torch", "fp32", True),
     "bf16 autocast": ("torch", "bf16", False),
     "bf16 autocast + channels_last": ("torch", "bf16", True),
     "OpenVINO fp32": ("openvino", "fp32", False),
-    "OpenVINO bf16 (the service's default here)": ("openvino", "bf16", False),
+    SERVICE_VARIANT: ("openvino", "bf16", False),
 }
-SERVICE_VARIANT = "OpenVINO bf16 (the service's default here)"
 
 
 def _torch_matmul(dtype: torch.dtype, n: int) -> tuple[Callable[[], object], float]:
@@ -102,7 +101,8 @@ def machine_rates() -> tuple[dict, dict, dict]:
         probes = floor_probes(precision)
         rates = {name: sustained_rate(probe) for name, probe in probes.items()}
         measured.update(rates)
-        best_probe[precision] = max(rates, key=rates.get), probes[max(rates, key=rates.get)]
+        best = max(rates, key=rates.get)
+        best_probe[precision] = best, probes[best]
     best = {p: measured[best_probe[p][0]] for p in best_probe}
     return best, measured, best_probe
 
@@ -221,11 +221,8 @@ def main() -> None:
             r = paired[-1]
             print(f"{size:4d}^2 {service_variant}: paired with the floor, {r['x_floor_median']:.2f}x floor "
                   f"(median of {r['rounds']} rounds; p10 {r['x_floor_p10']:.2f}, p90 {r['x_floor_p90']:.2f})")
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "model.json").write_text(json.dumps(
-        {"machine": info, "model": source, "matmul_gflops": rates, "matmul_measured": measured,
-         "best_probe": {p: v[0] for p, v in best_probe.items()}, "results": rows, "paired": paired},
-        indent=2))
+    report = {"machine": info, "model": source, "matmul_gflops": rates, "matmul_measured": measured,
+              "best_probe": {p: v[0] for p, v in best_probe.items()}, "results": rows, "paired": paired}
     base = {r["size"]: r["median_ms"] for r in rows if r["variant"].startswith("fp32 eager")}
     lines = [f"Model: {source}. Machine: {info['cpu']}, {info['cores']} cores, torch {info['torch']}. "
              "Measured dense rate (the best of matmul in PyTorch and OpenVINO at 2048 and 4096, and a 3x3 "
@@ -245,7 +242,7 @@ def main() -> None:
     lines += [f"| {r['size']} | {r['x_floor_median']:.2f} ({r['x_floor_p10']:.2f}-{r['x_floor_p90']:.2f}) | "
               f"{r['forward_ms_min']:.1f}-{r['forward_ms_max']:.1f} | {r['floor_ms_min']:.1f}-{r['floor_ms_max']:.1f} |"
               for r in paired]
-    (args.out / "model.md").write_text("\n".join(lines) + "\n")
+    save_results(args.out, "model", report, "\n".join(lines) + "\n")
 
 
 if __name__ == "__main__":
