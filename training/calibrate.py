@@ -86,11 +86,11 @@ def main(argv: list[str] | None = None) -> int:
                    help="the render size the shipped model is served at, stored in its metadata (default: "
                         "128, the scale of the training photos; see python -m training.render_study)")
     args = p.parse_args(argv)
-    model, meta = load_model(args.checkpoint or args.run / "best.safetensors")
-    files = held_out_files(args.run, args.limit)
     if args.upscale <= 0:
         print("training.calibrate: --upscale must be positive", file=sys.stderr)
         return 2
+    model, meta = load_model(args.checkpoint or args.run / "best.safetensors")
+    files = held_out_files(args.run, args.limit)
     table = measure(model, files, sorted(args.gains), args.render_size, args.upscale)
     print("gain  PSNR   (grey)  SSIM    colourfulness (truth)")
     for r in table:

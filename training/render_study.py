@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from colorize import metrics
 from colorize.checkpoint import load_model
 from colorize.pipeline import colorize
 from training.calibrate import held_out_files, load_photo
@@ -35,7 +36,7 @@ def study(model, files: list[Path], upscale: float, render_sizes: list[int]) -> 
         truth = torch.from_numpy(np.array(photo)).permute(2, 0, 1)[None].double()
         grey_scores = image_metrics(grey_baseline(photo), truth)
         grey += grey_scores["psnr"]
-        truth_colour += image_metrics(np.array(photo), truth)["colourfulness"]
+        truth_colour += metrics.colourfulness(truth).item()
         for r in render_sizes:
             scores = image_metrics(np.asarray(colorize(photo, model, render_size=r)), truth)
             for k in sums[r]:
