@@ -1,8 +1,8 @@
 """The network on another inference runtime: OpenVINO, for CPUs.
 
-On this project's 2-core Xeon (AMX-bf16) OpenVINO in bf16 ran the shipped U-Net at 256 x 256 in 32 ms
-(median; 15-36 ms from process to process) against 73 ms for PyTorch's fastest eager path (bf16 autocast
-+ channels_last) and 122 ms in fp32; benchmarks/RESULTS.md has the figures.
+On this project's 2-core Xeon (AMX-bf16) OpenVINO in bf16 ran the shipped U-Net at 256 x 256 in 36.5 ms
+(median; 16-39 ms as the VM's speed swings) against 60 ms for PyTorch's fastest eager path (bf16
+autocast + channels_last) and 93 ms in fp32; benchmarks/RESULTS.md has the figures.
 
 ``OpenVinoColorizer`` wraps a loaded ``UNetColorizer``: the same call (L in, ab out, any height and
 width), so ``colorize.pipeline`` runs it unchanged. The network is converted once, in memory, from

@@ -20,7 +20,7 @@ DEFAULTS: dict[str, Any] = {
     "MODEL_CHECKPOINT": str(DEFAULT_CHECKPOINT),
     "MODEL_DEVICE": "auto",  # auto | cpu | cuda | cuda:N
     "MODEL_PRECISION": "auto",  # auto | fp32 | bf16
-    # auto: OpenVINO on a CPU where it is installed (2.3x PyTorch's fastest path, benchmarks/RESULTS.md),
+    # auto: OpenVINO on a CPU where it is installed (1.6-2.7x PyTorch's fastest path in benchmarks/RESULTS.md),
     # else PyTorch; always PyTorch on CUDA.
     "MODEL_RUNTIME": "auto",  # auto | torch | openvino
     "MODEL_CHANNELS_LAST": True,  # measured faster on CPU in fp32 and bf16 (model_service/README.md)
