@@ -7,6 +7,8 @@ autocast + channels_last) and 93 ms in fp32; benchmarks/RESULTS.md has the figur
 ``OpenVinoColorizer`` wraps a loaded ``UNetColorizer``: the same call (L in, ab out, any height and
 width), so ``colorize.pipeline`` runs it unchanged. The network is converted once, in memory, from
 ``forward_padded`` (no shape-dependent branch); the padding to a multiple of 32 and the crop stay in torch.
+Before conversion each decoder block's concatenation is taken out (``without_concat``): the same
+arithmetic, about 7% faster at 256 x 256 here.
 
 OpenVINO is optional (``pip install 'colorize[serve]'`` brings it on x86-64); ``available()`` says whether
 it can be used.
@@ -14,15 +16,17 @@ it can be used.
 
 from __future__ import annotations
 
+import copy
 import logging
 import threading
 import warnings
 from collections import OrderedDict
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
-from colorize.models import pad_to_multiple
+from colorize.models import DecoderBlock, pad_to_multiple
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +58,40 @@ def resolve_runtime(requested: str, device: str) -> str:
             raise ValueError("the openvino runtime was requested but OpenVINO is not installed "
                              "(pip install openvino)")
     return requested
+
+
+class _SplitDecoderBlock(nn.Module):
+    """A DecoderBlock without its concatenation: conv(cat(x, skip)) = conv_x(x) + conv_skip(skip), the
+    first convolution's weights split along its input channels. OpenVINO 2026.4 runs the concatenation
+    with a reference kernel (5% of a 256 x 256 pass here) and fuses the addition into the second
+    convolution; A/B in one process, bf16: 0.92x the time at 256 x 256, 0.96x at 128 x 128."""
+
+    def __init__(self, block: DecoderBlock, x_channels: int):
+        super().__init__()
+        (conv, bn, relu), self.rest = block.conv
+        self.conv_x = nn.Conv2d(x_channels, conv.out_channels, 3, padding=1, bias=False)
+        self.conv_skip = nn.Conv2d(conv.in_channels - x_channels, conv.out_channels, 3, padding=1, bias=False)
+        with torch.no_grad():
+            self.conv_x.weight.copy_(conv.weight[:, :x_channels])
+            self.conv_skip.weight.copy_(conv.weight[:, x_channels:])
+        self.bn, self.relu = bn, relu
+
+    def forward(self, x: torch.Tensor, skip: torch.Tensor) -> torch.Tensor:
+        x = F.interpolate(x, size=skip.shape[-2:], mode="bilinear", align_corners=False)
+        return self.rest(self.relu(self.bn(self.conv_x(x) + self.conv_skip(skip))))
+
+
+def without_concat(model: nn.Module) -> nn.Module:
+    """A copy of a UNetColorizer (eval mode) whose decoder blocks add two convolutions instead of
+    concatenating: the same function, for export. The model itself is left as it is."""
+    twin = copy.deepcopy(model).eval()
+    x_channels = twin.encoder.channels[4]
+    blocks = []
+    for block in twin.blocks:
+        blocks.append(_SplitDecoderBlock(block, x_channels))
+        x_channels = block.conv[1][0].out_channels
+    twin.blocks = nn.ModuleList(blocks)
+    return twin
 
 
 class _Padded(nn.Module):
@@ -95,7 +133,7 @@ class OpenVinoColorizer(nn.Module):
         with torch.no_grad(), warnings.catch_warnings():
             warnings.simplefilter("ignore")  # the tracer's notes on shape-dependent Python values
             example = torch.full((1, 1, 2 * self.stride, 2 * self.stride), 50.0)
-            self._ov_model = ov.convert_model(_Padded(model.eval()), example_input=example,
+            self._ov_model = ov.convert_model(_Padded(without_concat(model.eval())), example_input=example,
                                               input=[ov.PartialShape([-1, 1, -1, -1])])
         self._reference = model.eval()  # PyTorch, fp32: checks each compiled shape, and the last resort
         self._core = ov.Core()

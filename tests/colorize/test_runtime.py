@@ -71,6 +71,22 @@ def test_the_pipeline_runs_it_unchanged(model, compiled):
     assert diff.mean() < 1.0  # 8-bit levels
 
 
+@pytest.mark.parametrize("arch", ["unet_resnet18", "unet_resnet50"])
+def test_without_concat_is_the_same_function(arch):
+    model = random_colour_model(arch)
+    twin = runtime.without_concat(model)
+    x = torch.rand(2, 1, 64, 96, generator=torch.Generator().manual_seed(2)) * 100
+    with torch.inference_mode():
+        want, got = model(x), twin(x)
+    assert (got - want).abs().max() < 1e-3
+    assert all(isinstance(b, runtime.DecoderBlock) for b in model.blocks)  # the model itself is untouched
+
+
+def test_the_compiled_network_has_no_concatenation(compiled):
+    ops = {op.get_type_name() for op in compiled["bf16"]._ov_model.get_ordered_ops()}
+    assert "Convolution" in ops and "Concat" not in ops
+
+
 def test_chroma_gain_is_part_of_the_compiled_network():
     model = random_colour_model("unet_resnet18")
     x = torch.rand(1, 1, 64, 64) * 100
