@@ -50,6 +50,7 @@ class TrainConfig:
     seed: int = 0
     log_every: int = 20
     val_every: int | None = None  # steps; validation also runs at the end of every epoch
+    snapshots: bool = False  # keep the weights of every validation: snapshots/step_N.safetensors (training.average)
     out: str = "runs/default"
     resume: bool = False
 

@@ -3,7 +3,8 @@
 Phase 1 minimises L1 + lambda(1-SSIM), phase 2 (the last ``finetune_fraction`` of the steps)
 MSE + lambda(1-SSIM); ``--gan`` adds a PatchGAN critic. Runs under ``torchrun`` with DDP.
 Outputs in --out: config.yaml, last.pt (full state for --resume), best.safetensors (+ .json),
-train_log.csv, val_log.csv, tensorboard/, samples/, loss_curve.png.
+train_log.csv, val_log.csv, tensorboard/, samples/, loss_curve.png, and with ``snapshots: true`` the
+weights at every validation in snapshots/ (for training.average).
 """
 
 from __future__ import annotations
@@ -198,13 +199,14 @@ class Trainer:
             m = validate(self.model, self.val_set, self.device, self.cfg, self.phase(), self.autocast,
                          self.out / "samples" / f"step_{self.step:07d}.png")
             log.val({"step": self.step, "epoch": self.epoch, **m})
+            meta = {"training": {"config": self.cfg.to_dict(), "data": self.data_info, "step": self.step,
+                                 "epoch": self.epoch},
+                    "metrics": {"validation": m}}
             if m["psnr"] > self.best_psnr:
                 self.best_psnr = m["psnr"]
-                save_model(self.model, self.out / "best.safetensors", {
-                    "training": {"config": self.cfg.to_dict(), "data": self.data_info, "step": self.step,
-                                 "epoch": self.epoch},
-                    "metrics": {"validation": m},
-                })
+                save_model(self.model, self.out / "best.safetensors", meta)
+            if self.cfg.snapshots:
+                save_model(self.model, self.out / "snapshots" / f"step_{self.step:07d}.safetensors", meta)
         self.save_last()
         if self.world > 1:
             dist.barrier()

@@ -1,0 +1,117 @@
+"""Average the weights of several checkpoints of one training run (stochastic weight averaging).
+
+    python -m training.average --run runs/shipped --checkpoints runs/shipped/snapshots/step_*.safetensors \
+        --out runs/shipped/average.safetensors
+
+Checkpoints taken along one run (``snapshots: true`` in the config keeps one per validation) lie in one
+basin of the loss; their mean usually lies nearer its centre than any of them (Izmailov et al., 2018,
+"Averaging Weights Leads to Wider Optima and Better Generalization"). The BatchNorm statistics of the mean
+are not the mean of the statistics, so they are measured again on ``--bn-batches`` batches of the run's
+own training crops. The result is validated on the run's held-out crops exactly as ``training.train``
+validates (the same numbers as its ``val_log.csv``) and written with that in its metadata, ready for
+``python -m training.calibrate --checkpoint``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import sys
+from pathlib import Path
+
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, Subset
+
+from colorize import lab
+from colorize.checkpoint import CheckpointError, load_model, save_model
+from training.config import build_config
+from training.data import ColourImages, list_images, split_files
+from training.validate import validate
+
+
+def average_state(states: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
+    """The element-wise mean of floating-point tensors; integer ones (BN's batch counters) from the first."""
+    if not states:
+        raise ValueError("nothing to average")
+    keys = set(states[0])
+    for s in states[1:]:
+        if set(s) != keys:
+            raise ValueError("the checkpoints do not have the same tensors (different architectures?)")
+    out = {}
+    for k, v in states[0].items():
+        if v.is_floating_point():
+            out[k] = torch.stack([s[k].float() for s in states]).mean(0)
+        else:
+            out[k] = v.clone()
+    return out
+
+
+@torch.no_grad()
+def reestimate_batchnorm(model: nn.Module, crops, batches: int, batch_size: int) -> None:
+    """Replace every BatchNorm's running mean and variance by their average over ``batches`` batches of
+    RGB uint8 crops (train mode, no gradient), as torch.optim.swa_utils.update_bn does for plain inputs."""
+    norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    if not norms or batches <= 0:
+        return
+    momenta = {m: m.momentum for m in norms}
+    for m in norms:
+        m.reset_running_stats()
+        m.momentum = None  # cumulative average over the batches
+    was_training = model.training
+    model.train()
+    n = min(len(crops), batches * batch_size)
+    loader = DataLoader(Subset(crops, range(n)), batch_size=batch_size, drop_last=n >= batch_size)
+    for batch in loader:
+        model(lab.rgb_to_lab(batch.float() / 255.0)[:, :1])
+    for m in norms:
+        m.momentum = momenta[m]
+    model.train(was_training)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description="Average checkpoints of one run; re-estimate BatchNorm; validate.")
+    p.add_argument("--run", type=Path, required=True, help="the training run folder (its config.yaml)")
+    p.add_argument("--checkpoints", type=Path, nargs="+", required=True, help="safetensors checkpoints")
+    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--bn-batches", type=int, default=64, help="training batches for the BatchNorm statistics")
+    args = p.parse_args(argv)
+    cfg = build_config(args.run / "config.yaml", {})
+    try:
+        loaded = [load_model(c) for c in args.checkpoints]
+    except CheckpointError as exc:
+        print(f"training.average: {exc}", file=sys.stderr)
+        return 2
+    names = {m.config["name"] for m, _ in loaded}
+    if len(names) != 1:
+        print(f"training.average: the checkpoints are of different architectures: {sorted(names)}", file=sys.stderr)
+        return 2
+    model, meta = loaded[0]
+    try:
+        model.load_state_dict(average_state([m.state_dict() for m, _ in loaded]))
+    except ValueError as exc:
+        print(f"training.average: {exc}", file=sys.stderr)
+        return 2
+    files = list_images(cfg.data)
+    if cfg.val_data:
+        train_files, val_files = files, list_images([cfg.val_data])
+    else:
+        train_files, val_files = split_files(files, cfg.val_fraction, cfg.seed)
+    crops = ColourImages(train_files, cfg.crop_size, train=True, seed=cfg.seed + 1)
+    reestimate_batchnorm(model, crops, args.bn_batches, cfg.batch_size)
+    model.eval()
+    val = ColourImages(val_files[: cfg.val_max_images], cfg.val_crop_size, train=False)
+    phase = 2 if cfg.finetune_fraction > 0 else 1
+    metrics = validate(model, val, torch.device("cpu"), cfg, phase, contextlib.nullcontext)
+    steps = [m.get("training", {}).get("step") for _, m in loaded]
+    training = dict(meta.get("training", {}))
+    training["averaged"] = {"checkpoints": [str(c) for c in args.checkpoints], "steps": steps,
+                            "bn_batches": args.bn_batches}
+    save_model(model, args.out, {"training": training, "metrics": {"validation": metrics}})
+    print(json.dumps({"steps": steps, "validation": metrics}))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
