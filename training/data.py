@@ -113,15 +113,27 @@ class ColourImages(Dataset):
         return torch.from_numpy(np.array(img)).permute(2, 0, 1)
 
 
+def name_weights(files: list[Path], weights: dict[str, float] | None) -> list[float] | None:
+    """A sampling weight per file: the weight of the first prefix of ``weights`` its name starts with, else 1."""
+    if not weights:
+        return None
+    return [next((w for prefix, w in weights.items() if f.name.startswith(prefix)), 1.0) for f in files]
+
+
 class ResumableSampler(Sampler):
     """A per-epoch shuffle that can start part-way through an epoch and be split across ranks.
 
     Yields ``(index, epoch)`` so augmentation depends only on the sample, not on worker state.
     """
 
-    def __init__(self, n: int, seed: int, rank: int = 0, world_size: int = 1):
+    def __init__(self, n: int, seed: int, rank: int = 0, world_size: int = 1,
+                 weights: list[float] | None = None):
         self.n, self.seed, self.rank, self.world = n, seed, rank, world_size
         self.epoch, self.start = 0, 0
+        if weights is not None and (len(weights) != n or min(weights) <= 0):
+            raise ValueError("weights: one positive weight per sample")
+        # With weights an "epoch" is n draws with replacement, each sample drawn in proportion to its weight.
+        self.weights = torch.tensor(weights, dtype=torch.float64) if weights is not None else None
 
     def set_position(self, epoch: int, start_sample: int = 0) -> None:
         """Begin ``epoch`` after skipping its first ``start_sample`` samples (per rank)."""
@@ -129,7 +141,10 @@ class ResumableSampler(Sampler):
 
     def _indices(self) -> list[int]:
         g = torch.Generator().manual_seed(self.seed * 1000 + self.epoch)
-        order = torch.randperm(self.n, generator=g).tolist()
+        if self.weights is None:
+            order = torch.randperm(self.n, generator=g).tolist()
+        else:
+            order = torch.multinomial(self.weights, self.n, replacement=True, generator=g).tolist()
         per_rank = len(order) // self.world
         return order[self.rank * per_rank:(self.rank + 1) * per_rank]
 

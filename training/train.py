@@ -28,7 +28,7 @@ from colorize.checkpoint import save_model
 from colorize.models import create_model
 from training.config import ConfigError, TrainConfig, build_config, save_config
 from training.critic import PatchCritic
-from training.data import ColourImages, ResumableSampler, list_images, split_files
+from training.data import ColourImages, ResumableSampler, list_images, name_weights, split_files
 from training.losses import adversarial_loss, reconstruction_loss
 from training.reporting import RunLog, plot_curves
 from training.validate import validate
@@ -98,7 +98,8 @@ class Trainer:
                           "n_val": len(val_files)}
         self.train_set = ColourImages(train_files, cfg.crop_size, train=True, seed=cfg.seed)
         self.val_set = ColourImages(val_files, cfg.val_crop_size, train=False) if val_files else None
-        self.sampler = ResumableSampler(len(self.train_set), cfg.seed, self.rank, self.world)
+        self.sampler = ResumableSampler(len(self.train_set), cfg.seed, self.rank, self.world,
+                                        name_weights(train_files, cfg.sample_weights))
         self.steps_per_epoch = len(self.sampler) // cfg.batch_size
         if self.steps_per_epoch == 0:
             raise ConfigError(f"batch_size {cfg.batch_size} is larger than the {len(self.train_set)} images")

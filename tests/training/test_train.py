@@ -7,7 +7,7 @@ import yaml
 from colorize.checkpoint import load_model
 from training import train
 from training.config import ConfigError, build_config
-from training.data import ColourImages, ResumableSampler, list_images, split_files
+from training.data import ColourImages, ResumableSampler, list_images, name_weights, split_files
 
 BASE = ["--arch", "unet_resnet18", "--batch-size", "4", "--crop-size", "32", "--workers", "0", "--seed", "3"]
 
@@ -92,6 +92,8 @@ def test_loss_phases_follow_the_schedule(tmp_path, image_folder):
     ("precision: fp8\n", "precision: 'fp8' is not one of"),
     ("lr: -1\n", "lr: must be > 0"),
     ("gan: maybe\n", "gan: expected true/false"),
+    ("sample_weights: [1, 2]\n", "sample_weights: expected a mapping"),
+    ("sample_weights: {intelscene_: 0}\n", "sample_weights: 'intelscene_' needs a positive number"),
 ])
 def test_bad_config_stops_with_a_message_naming_it(tmp_path, yaml_text, message, capsys):
     path = tmp_path / "bad.yaml"
@@ -131,3 +133,21 @@ def test_sampler_resumes_mid_epoch_and_splits_ranks():
     assert list(s) == full[4:] and len(s) == 6
     r0, r1 = ResumableSampler(10, 0, rank=0, world_size=2), ResumableSampler(10, 0, rank=1, world_size=2)
     assert not {i for i, _ in r0} & {i for i, _ in r1}
+
+
+def test_weighted_sampler_draws_by_weight_and_resumes(tmp_path):
+    files = [tmp_path / f"{p}_{i}.jpg" for p in ("intelscene", "flowers") for i in range(50)]
+    weights = name_weights(files, {"intelscene_": 0.25, "flow": 1.0})
+    assert weights[:50] == [0.25] * 50 and weights[50:] == [1.0] * 50
+    assert name_weights(files, None) is None and name_weights(files, {"zzz": 2.0}) == [1.0] * 100
+    s = ResumableSampler(100, seed=0, weights=weights)
+    s.set_position(epoch=1)
+    drawn = [i for i, _ in s]
+    assert len(drawn) == 100
+    assert sum(i < 50 for i in drawn) < 35  # about 20 of 100 from the quarter-weight half, never half of them
+    s.set_position(epoch=1, start_sample=30)
+    assert [i for i, _ in s] == drawn[30:]  # the same draws: a resumed run continues the same sequence
+    with pytest.raises(ValueError):
+        ResumableSampler(3, seed=0, weights=[1.0, 0.0, 1.0])
+    assert build_config(None, {"sample_weights": {"intelscene_": 0.35}}).sample_weights == {"intelscene_": 0.35}
+
