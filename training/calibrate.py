@@ -50,24 +50,36 @@ def load_photo(path: Path, upscale: float = 1.0) -> Image.Image:
     return rgb
 
 
-def measure(model, files: list[Path], gains: list[float], render_size: int, upscale: float = 1.0) -> list[dict]:
-    """Mean PSNR / SSIM / colourfulness on the photos for each gain (one network pass per photo)."""
-    sums = {g: {"psnr": 0.0, "ssim": 0.0, "colourfulness": 0.0} for g in gains}
-    truth_c = grey_psnr = 0.0
+def measure_photos(model, files: list[Path], gains: list[float], render_size: int,
+                   upscale: float = 1.0) -> list[dict]:
+    """Per photo: the truth's colourfulness, the grey baseline's PSNR, and PSNR / SSIM / colourfulness for
+    each gain (``rows[i]["gains"][g]``); one network pass per photo."""
+    rows = []
     for path in files:
         rgb = load_photo(path, upscale)
         truth = torch.from_numpy(np.array(rgb)).permute(2, 0, 1)[None].double()
         lightness = lightness_of(rgb)
         ab = predict_ab(model, lightness_at_render_size(lightness, render_size))
-        truth_c += metrics.colourfulness(truth).item()
-        grey_psnr += image_metrics(join_lightness_ab(lightness, torch.zeros(1, 2, 1, 1)), truth)["psnr"]
-        for g in gains:
-            scores = image_metrics(join_lightness_ab(lightness, ab * g), truth)
-            for k in sums[g]:
-                sums[g][k] += scores[k]
-    n = len(files)
-    return [{"gain": g, **{k: v / n for k, v in s.items()}, "truth_colourfulness": truth_c / n,
-             "grey_psnr": grey_psnr / n} for g, s in sums.items()]
+        grey = image_metrics(join_lightness_ab(lightness, torch.zeros(1, 2, 1, 1)), truth)["psnr"]
+        scores = {g: image_metrics(join_lightness_ab(lightness, ab * g), truth) for g in gains}
+        rows.append({"file": path.name, "truth_colourfulness": metrics.colourfulness(truth).item(),
+                     "grey_psnr": grey,
+                     "gains": {g: {k: sc[k] for k in ("psnr", "ssim", "colourfulness")} for g, sc in scores.items()}})
+    return rows
+
+
+def summarise(rows: list[dict], gains: list[float]) -> list[dict]:
+    """Mean PSNR / SSIM / colourfulness per gain over the photos, with the truth's and grey's means."""
+    n = max(len(rows), 1)
+    truth_c = sum(r["truth_colourfulness"] for r in rows) / n
+    grey = sum(r["grey_psnr"] for r in rows) / n
+    return [{"gain": g, **{k: sum(r["gains"][g][k] for r in rows) / n for k in ("psnr", "ssim", "colourfulness")},
+             "truth_colourfulness": truth_c, "grey_psnr": grey} for g in gains]
+
+
+def measure(model, files: list[Path], gains: list[float], render_size: int, upscale: float = 1.0) -> list[dict]:
+    """Mean PSNR / SSIM / colourfulness on the photos for each gain (one network pass per photo)."""
+    return summarise(measure_photos(model, files, gains, render_size, upscale), gains)
 
 
 def main(argv: list[str] | None = None) -> int:

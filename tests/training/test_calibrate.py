@@ -47,3 +47,27 @@ def test_render_study_measures_each_size_beside_the_grey_baseline(tmp_path, imag
         assert 5 < scores["psnr"] < 60 and 0 < scores["ssim"] <= 1
     assert "| 64 |" in (tmp_path / "study.md").read_text()
     assert render_study.main(["--run", str(run), "--checkpoint", tiny_checkpoint, "--upscale", "0"]) == 2
+
+
+def test_source_report_groups_held_out_photos_by_name_prefix(tmp_path, tiny_checkpoint, capsys):
+    from tests.conftest import natural_image
+    from training import source_report
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for i in range(8):
+        natural_image(48, 64, seed=i).save(photos / f"{'forest' if i < 5 else 'flower'}_{i:03d}.jpg")
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "config.yaml").write_text(yaml.safe_dump({"data": [str(photos)], "val_fraction": 0.99, "seed": 0}))
+    out = tmp_path / "sources.json"
+    assert source_report.main(["--run", str(run), "--checkpoint", tiny_checkpoint, "--gains", "1.0", "2.0",
+                               "--render-size", "64", "--json", str(out)]) == 0
+    result = json.loads(out.read_text())
+    assert {k: v["n"] for k, v in result["sources"].items()} == {"flower": 3, "forest": 5}
+    assert result["all"]["n"] == 8
+    for g in ("1.0", "2.0"):
+        per = [s["gains"][g]["psnr_over_grey"] for s in result["sources"].values()]
+        assert abs(result["source_mean"][g]["psnr_over_grey"] - sum(per) / 2) < 1e-9
+    assert result["all"]["gains"]["2.0"]["colour_ratio"] > result["all"]["gains"]["1.0"]["colour_ratio"]
+    assert "| forest | 5 |" in capsys.readouterr().out
