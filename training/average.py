@@ -27,7 +27,7 @@ from torch.utils.data import DataLoader, Subset
 from colorize import lab
 from colorize.checkpoint import CheckpointError, load_model, save_model
 from training.config import build_config
-from training.data import ColourImages, list_images, split_files
+from training.data import ColourImages, ResumableSampler, list_images, name_weights, split_files
 from training.validate import validate
 
 
@@ -49,9 +49,11 @@ def average_state(states: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tens
 
 
 @torch.no_grad()
-def reestimate_batchnorm(model: nn.Module, crops, batches: int, batch_size: int) -> None:
+def reestimate_batchnorm(model: nn.Module, crops, batches: int, batch_size: int, order: list | None = None) -> None:
     """Replace every BatchNorm's running mean and variance by their average over ``batches`` batches of
-    RGB uint8 crops (train mode, no gradient), as torch.optim.swa_utils.update_bn does for plain inputs."""
+    RGB uint8 crops (train mode, no gradient), as torch.optim.swa_utils.update_bn does for plain inputs.
+    ``order``: the dataset items to draw, in order (default: the first ones; pass a shuffled order, as
+    training draws them, or the statistics are those of whatever the file names sort first)."""
     norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
     if not norms or batches <= 0:
         return
@@ -61,8 +63,9 @@ def reestimate_batchnorm(model: nn.Module, crops, batches: int, batch_size: int)
         m.momentum = None  # cumulative average over the batches
     was_training = model.training
     model.train()
-    n = min(len(crops), batches * batch_size)
-    loader = DataLoader(Subset(crops, range(n)), batch_size=batch_size, drop_last=n >= batch_size)
+    order = list(range(len(crops))) if order is None else list(order)
+    n = min(len(order), batches * batch_size)
+    loader = DataLoader(Subset(crops, order[:n]), batch_size=batch_size, drop_last=n >= batch_size)
     for batch in loader:
         model(lab.rgb_to_lab(batch.float() / 255.0)[:, :1])
     for m in norms:
@@ -75,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--run", type=Path, required=True, help="the training run folder (its config.yaml)")
     p.add_argument("--checkpoints", type=Path, nargs="+", required=True, help="safetensors checkpoints")
     p.add_argument("--out", type=Path, required=True)
-    p.add_argument("--bn-batches", type=int, default=64, help="training batches for the BatchNorm statistics")
+    p.add_argument("--bn-batches", type=int, default=100, help="training batches for the BatchNorm statistics")
     args = p.parse_args(argv)
     cfg = build_config(args.run / "config.yaml", {})
     try:
@@ -99,7 +102,9 @@ def main(argv: list[str] | None = None) -> int:
     else:
         train_files, val_files = split_files(files, cfg.val_fraction, cfg.seed)
     crops = ColourImages(train_files, cfg.crop_size, train=True, seed=cfg.seed + 1)
-    reestimate_batchnorm(model, crops, args.bn_batches, cfg.batch_size)
+    # drawn as training draws them: shuffled, with the run's sample_weights
+    sampler = ResumableSampler(len(crops), cfg.seed + 1, weights=name_weights(train_files, cfg.sample_weights))
+    reestimate_batchnorm(model, crops, args.bn_batches, cfg.batch_size, order=list(sampler))
     model.eval()
     val = ColourImages(val_files[: cfg.val_max_images], cfg.val_crop_size, train=False)
     phase = 2 if cfg.finetune_fraction > 0 else 1
