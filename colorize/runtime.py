@@ -8,7 +8,7 @@ autocast + channels_last) and 93 ms in fp32; benchmarks/RESULTS.md has the figur
 width), so ``colorize.pipeline`` runs it unchanged. The network is converted once, in memory, from
 ``forward_padded`` (no shape-dependent branch); the padding to a multiple of 32 and the crop stay in torch.
 Before conversion each decoder block's concatenation is taken out (``without_concat``): the same
-arithmetic, about 7% faster at 256 x 256 here.
+arithmetic, 0.92x the time at 256 x 256 here (benchmarks/RESULTS.md).
 
 OpenVINO is optional (``pip install 'colorize[serve]'`` brings it on x86-64); ``available()`` says whether
 it can be used.
