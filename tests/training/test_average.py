@@ -4,6 +4,7 @@ import pytest
 import torch
 import yaml
 
+from colorize import lab
 from colorize.checkpoint import load_model, read_metadata
 from tests.conftest import random_colour_model
 from training import average, train
@@ -61,3 +62,18 @@ def test_a_run_keeps_snapshots_and_they_average_into_a_validated_checkpoint(tmp_
     broken = tmp_path / "broken.safetensors"
     broken.write_bytes(b"not a checkpoint")
     assert average.main(["--run", str(run), "--checkpoints", str(broken), "--out", str(out)]) == 2
+
+
+def test_batchnorm_statistics_follow_the_given_order():
+    model = random_colour_model("unet_resnet18")
+    bright = [torch.full((3, 32, 32), 230, dtype=torch.uint8)] * 4
+    dark = [torch.randint(0, 60, (3, 32, 32), dtype=torch.uint8, generator=torch.Generator().manual_seed(i))
+            for i in range(4)]
+    crops = bright + dark
+    seen = []
+    hook = model.encoder.stem[0].register_forward_hook(lambda m, i, o: seen.append(o.mean(dim=(0, 2, 3))))
+    average.reestimate_batchnorm(model, crops, batches=1, batch_size=4, order=[4, 5, 6, 7])
+    hook.remove()
+    with torch.no_grad():
+        want = model.encoder.stem[0](lab.normalize_l(lab.rgb_to_lab(torch.stack(dark).float() / 255)[:, :1]))
+    assert torch.allclose(model.encoder.stem[1].running_mean, want.mean(dim=(0, 2, 3)), atol=1e-4)
