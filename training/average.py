@@ -27,7 +27,7 @@ from torch.utils.data import DataLoader, Subset
 from colorize import lab
 from colorize.checkpoint import CheckpointError, load_model, save_model
 from training.config import build_config
-from training.data import ColourImages, ResumableSampler, list_images, name_weights, split_files
+from training.data import ColourImages, ResumableSampler, name_weights, run_split
 from training.validate import validate
 
 
@@ -96,11 +96,7 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as exc:
         print(f"training.average: {exc}", file=sys.stderr)
         return 2
-    files = list_images(cfg.data)
-    if cfg.val_data:
-        train_files, val_files = files, list_images([cfg.val_data])
-    else:
-        train_files, val_files = split_files(files, cfg.val_fraction, cfg.seed)
+    train_files, val_files = run_split(cfg.data, cfg.val_data, cfg.val_fraction, cfg.seed)
     crops = ColourImages(train_files, cfg.crop_size, train=True, seed=cfg.seed + 1)
     # drawn as training draws them: shuffled, with the run's sample_weights
     sampler = ResumableSampler(len(crops), cfg.seed + 1, weights=name_weights(train_files, cfg.sample_weights))

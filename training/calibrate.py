@@ -27,16 +27,14 @@ from PIL import Image, ImageOps
 from colorize import metrics
 from colorize.checkpoint import load_model, save_model
 from colorize.pipeline import join_lightness_ab, lightness_at_render_size, lightness_of, predict_ab
-from training.data import list_images, split_files
+from training.data import run_split
 from training.evaluate import image_metrics
 
 
 def held_out_files(run: Path, limit: int) -> list[Path]:
     """The validation photos of a training run (same folders, fraction and seed as it used)."""
     cfg = yaml.safe_load((run / "config.yaml").read_text())
-    if cfg.get("val_data"):
-        return list_images([cfg["val_data"]])[:limit]
-    _, val = split_files(list_images(cfg["data"]), cfg["val_fraction"], cfg["seed"])
+    _, val = run_split(cfg["data"], cfg.get("val_data"), cfg["val_fraction"], cfg["seed"])
     return val[:limit]
 
 

@@ -41,6 +41,16 @@ def split_files(files: list[Path], val_fraction: float, seed: int) -> tuple[list
     return train, val
 
 
+def run_split(data: list[str | Path], val_data: str | Path | None, val_fraction: float,
+              seed: int) -> tuple[list[Path], list[Path]]:
+    """A run's training and held-out photos: all of ``data`` and the ``val_data`` folder when given, else
+    ``data`` split by ``val_fraction`` and ``seed`` (split_files)."""
+    files = list_images(data)
+    if val_data:
+        return files, list_images([val_data])
+    return split_files(files, val_fraction, seed)
+
+
 def is_grey(image: Image.Image) -> bool:
     """True for grey and near-grey (low-chroma) photos, judged on a thumbnail."""
     small = image.convert("RGB").resize((32, 32), Image.BILINEAR)

@@ -28,7 +28,7 @@ from colorize.checkpoint import save_model
 from colorize.models import create_model
 from training.config import ConfigError, TrainConfig, build_config, save_config
 from training.critic import PatchCritic
-from training.data import ColourImages, ResumableSampler, list_images, name_weights, split_files
+from training.data import ColourImages, ResumableSampler, name_weights, run_split
 from training.losses import adversarial_loss, reconstruction_loss
 from training.reporting import RunLog, plot_curves
 from training.validate import validate
@@ -87,11 +87,7 @@ class Trainer:
         self.out = Path(cfg.out)
         torch.manual_seed(cfg.seed)
 
-        files = list_images(cfg.data)
-        if cfg.val_data:
-            train_files, val_files = files, list_images([cfg.val_data])
-        else:
-            train_files, val_files = split_files(files, cfg.val_fraction, cfg.seed)
+        train_files, val_files = run_split(cfg.data, cfg.val_data, cfg.val_fraction, cfg.seed)
         val_files = val_files[: cfg.val_max_images]
         self.data_info = {"train": cfg.data, "n_train": len(train_files),
                           "val": cfg.val_data or f"{cfg.val_fraction:.0%} held out of train",
