@@ -69,6 +69,9 @@
       const { naturalWidth: w, naturalHeight: h } = card.before;
       if (w && h) el.style.setProperty("--aspect", (w / h).toFixed(4));
     }, { once: true });
+    // A file the browser cannot draw (not an image, or a format it does not know) gets a
+    // "No preview" label instead of the broken-image icon.
+    card.before.addEventListener("error", () => { el.dataset.preview = "none"; }, { once: true });
     card.range.addEventListener("input", () => {
       card.compare.style.setProperty("--pos", `${card.range.value}%`);
     });
@@ -136,6 +139,9 @@
   async function finish(card, xhr) {
     if (xhr.status !== 200) {
       fail(card, await errorMessage(xhr));
+      // The same file would be refused again; a timeout, a busy server or a 5xx is worth a retry.
+      const refused = xhr.status >= 400 && xhr.status < 500 && xhr.status !== 408 && xhr.status !== 429;
+      if (refused) card.retry.hidden = true;
       return;
     }
     if (card.resultUrl) URL.revokeObjectURL(card.resultUrl);

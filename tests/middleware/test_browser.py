@@ -11,7 +11,7 @@ from PIL import Image
 
 from tests.conftest import natural_image
 from tests.middleware.conftest import make_app
-from tests.middleware.fakes import serve
+from tests.middleware.fakes import raw_server, serve
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -105,8 +105,16 @@ def test_several_files_become_a_gallery_and_errors_show_inline(page, live_url, p
     bad = page.locator(".card", has_text="notes.png")
     sync_api.expect(bad).to_have_attribute("data-state", "error", timeout=30_000)
     assert "not an image we can read" in bad.locator(".card-status").inner_text()
+    # No broken-image icon: the preview is hidden and labelled instead.
+    sync_api.expect(bad).to_have_attribute("data-preview", "none")
+    sync_api.expect(bad.locator(".compare-before")).to_be_hidden()
+    label = bad.locator(".compare").evaluate("el => getComputedStyle(el, '::before').content")
+    assert label == '"No preview"'
+    assert not bad.locator(".retry").is_visible()  # the server refused the file: retrying cannot help
     good = page.locator(".card", has_text="Old photo.jpg")
     sync_api.expect(good).to_have_attribute("data-state", "done", timeout=60_000)
+    assert good.get_attribute("data-preview") is None
+    assert good.locator(".compare-before").is_visible()
     assert [p for p in page.problems if "Failed to load resource" not in p] == []
 
 
@@ -130,3 +138,14 @@ def test_the_form_works_with_javascript_off(browser, live_url, photo_path, tmp_p
     page.screenshot(path=str(tmp_path / "no-js.png"), full_page=True)
     context.close()
 
+
+
+def test_a_server_failure_offers_a_retry(page, photo_path):
+    with raw_server("hangup") as (down_url, _), serve(make_app(down_url)) as url:
+        page.goto(url + "/")
+        page.set_input_files("#image-input", str(photo_path))
+        card = page.locator(".card").first
+        sync_api.expect(card).to_have_attribute("data-state", "error", timeout=30_000)
+        assert "try again" in card.locator(".card-status").inner_text().lower()
+        assert card.locator(".retry").is_visible()  # unlike a refused file, this may work next time
+        assert card.get_attribute("data-preview") is None  # the photo itself is still shown
