@@ -22,7 +22,7 @@ lint: $(STAMP)
 	$(PY) -m ruff check .
 
 bench: $(STAMP)
-	$(PY) -m benchmarks.model && $(PY) -m benchmarks.pipeline && $(PY) -m benchmarks.service
+	$(PY) -m benchmarks.model && $(PY) -m benchmarks.layers && $(PY) -m benchmarks.pipeline && $(PY) -m benchmarks.service
 	$(PY) -m benchmarks.service_precision --checkpoint models/colorizer.safetensors --batch-sizes ""
 
 clean:

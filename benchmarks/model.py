@@ -14,7 +14,11 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
+import os
 import statistics
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -26,6 +30,7 @@ from benchmarks.machine import print_machine, save_results
 from colorize import DEFAULT_CHECKPOINT, runtime
 from colorize.checkpoint import load_model
 from colorize.models import create_model
+from model_service.config import openmp_environment
 
 SERVICE_VARIANT = "OpenVINO bf16 (the service's default here)"
 VARIANTS = {  # name -> (runtime, precision, channels_last)
@@ -179,6 +184,26 @@ def latency_ms(forward: Callable[[], object], runs: int) -> float:
     return statistics.median(times)
 
 
+def measure_variants(model, sizes: list[int], names: list[str], runs: int, rounds: int, paired_for: str,
+                     probe) -> tuple[list[dict], list[dict]]:
+    """Median latency of each named variant at each size; the paired floor ratio for ``paired_for``."""
+    compiled = {}
+    if any(VARIANTS[n][0] == "openvino" for n in names):
+        compiled = {p: runtime.OpenVinoColorizer(model, p, threads=torch.get_num_threads()) for p in ("fp32", "bf16")}
+    rows, paired = [], []
+    for size in sizes:
+        flops = model_flops(model, size)
+        for name in names:
+            engine, precision, cl = VARIANTS[name]
+            net = compiled[precision] if engine == "openvino" else model
+            with forward_fn(net, size, precision, cl) as forward:
+                ms = latency_ms(forward, runs)
+                if name == paired_for:
+                    paired.append({"size": size, "variant": name, **paired_floor_ratio(forward, flops, probe, rounds)})
+            rows.append({"size": size, "variant": name, "gflops": flops / 1e9, "median_ms": ms})
+    return rows, paired
+
+
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--checkpoint", type=Path, default=DEFAULT_CHECKPOINT)
@@ -186,50 +211,61 @@ def main() -> None:
     p.add_argument("--runs", type=int, default=20)
     p.add_argument("--rounds", type=int, default=15, help="rounds of the paired floor measurement")
     p.add_argument("--out", type=Path, default=Path("benchmarks/out"))
+    p.add_argument("--child-probe", help=argparse.SUPPRESS)  # runs the OpenVINO variants, prints JSON
     args = p.parse_args()
-    info = print_machine()
     if args.checkpoint.exists():
         model, meta = load_model(args.checkpoint)
         source = str(args.checkpoint)
     else:  # latency does not depend on the weights' values
         model, source = create_model("unet_resnet34").eval(), "random-weight unet_resnet34"
+    openvino_names = [n for n, v in VARIANTS.items() if v[0] == "openvino"]
+    if args.child_probe:
+        rows, paired = measure_variants(model, args.sizes, openvino_names, args.runs, args.rounds, SERVICE_VARIANT,
+                                        floor_probes("bf16")[args.child_probe])
+        print(json.dumps({"rows": rows, "paired": paired}))
+        return
+    info = print_machine()
     rates, measured, best_probe = machine_rates()
     print("dense rates (GFLOP/s): " + ", ".join(f"{k} {v:.0f}" for k, v in measured.items()))
     print(f"best: fp32 {rates['fp32']:.0f} GFLOP/s ({best_probe['fp32'][0]}), "
           f"bf16 {rates['bf16']:.0f} GFLOP/s ({best_probe['bf16'][0]})")
-    compiled = {}
+    service_variant = SERVICE_VARIANT if runtime.available() else "bf16 autocast + channels_last"
+    torch_names = [n for n in VARIANTS if n not in openvino_names]
+    rows, paired = measure_variants(model, args.sizes, torch_names, args.runs, args.rounds, service_variant,
+                                    best_probe["bf16"][1])
+    service_env = openmp_environment(os.environ)
     if runtime.available():
-        compiled = {p: runtime.OpenVinoColorizer(model, p, threads=torch.get_num_threads()) for p in ("fp32", "bf16")}
-    service_variant = SERVICE_VARIANT if compiled else "bf16 autocast + channels_last"
-    rows, paired = [], []
-    for size in args.sizes:
-        flops = model_flops(model, size)
-        for name, (engine, precision, cl) in VARIANTS.items():
-            if engine == "openvino" and not compiled:
-                continue
-            net = compiled[precision] if engine == "openvino" else model
-            with forward_fn(net, size, precision, cl) as forward:
-                ms = latency_ms(forward, args.runs)
-                if name == service_variant:
-                    pair = paired_floor_ratio(forward, flops, best_probe[precision][1], args.rounds)
-                    paired.append({"size": size, "variant": name, **pair})
-            floor = flops / (rates[precision] * 1e9) * 1000
-            rows.append({"size": size, "variant": name, "gflops": flops / 1e9, "median_ms": ms,
-                         "floor_ms": floor, "x_floor": ms / floor})
-            print(f"{size:4d}^2 {name:32s} {ms:8.1f} ms  floor {floor:6.1f} ms  ({ms / floor:.2f}x floor)")
-        if paired and paired[-1]["size"] == size:
-            r = paired[-1]
-            print(f"{size:4d}^2 {service_variant}: paired with the floor, {r['x_floor_median']:.2f}x floor "
-                  f"(median of {r['rounds']} rounds; p10 {r['x_floor_p10']:.2f}, p90 {r['x_floor_p90']:.2f})")
+        # The OpenVINO variants run in a process of their own with the environment the model service
+        # gives itself (OMP_WAIT_POLICY=PASSIVE, which slows PyTorch's own variants): each path as served.
+        cmd = [sys.executable, "-m", "benchmarks.model", "--child-probe", best_probe["bf16"][0], "--checkpoint",
+               str(args.checkpoint), "--runs", str(args.runs), "--rounds", str(args.rounds), "--sizes",
+               *map(str, args.sizes)]
+        done = subprocess.run(cmd, check=True, capture_output=True, text=True, env=os.environ | service_env)
+        child = json.loads(done.stdout.strip().splitlines()[-1])
+        rows += child["rows"]
+        paired += child["paired"]
+    order = list(VARIANTS)
+    rows.sort(key=lambda r: (r["size"], order.index(r["variant"])))
+    for r in rows:
+        r["floor_ms"] = r["gflops"] * 1e9 / (rates[VARIANTS[r["variant"]][1]] * 1e9) * 1000
+        r["x_floor"] = r["median_ms"] / r["floor_ms"]
+        print(f"{r['size']:4d}^2 {r['variant']:32s} {r['median_ms']:8.1f} ms  floor {r['floor_ms']:6.1f} ms  "
+              f"({r['x_floor']:.2f}x floor)")
+    for r in paired:
+        print(f"{r['size']:4d}^2 {r['variant']}: paired with the floor, {r['x_floor_median']:.2f}x floor "
+              f"(median of {r['rounds']} rounds; p10 {r['x_floor_p10']:.2f}, p90 {r['x_floor_p90']:.2f})")
     report = {"machine": info, "model": source, "matmul_gflops": rates, "matmul_measured": measured,
-              "best_probe": {p: v[0] for p, v in best_probe.items()}, "results": rows, "paired": paired}
+              "best_probe": {p: v[0] for p, v in best_probe.items()}, "openvino_environment": service_env,
+              "results": rows, "paired": paired}
     base = {r["size"]: r["median_ms"] for r in rows if r["variant"].startswith("fp32 eager")}
     lines = [f"Model: {source}. Machine: {info['cpu']}, {info['cores']} cores, torch {info['torch']}. "
              "Measured dense rate (the best of matmul in PyTorch and OpenVINO at 2048 and 4096, and a 3x3 "
              f"convolution in PyTorch): fp32 {rates['fp32']:.0f} "
              f"GFLOP/s, bf16 {rates['bf16']:.0f} GFLOP/s ("
              + ", ".join(f"{k}: {v:.0f}" for k, v in measured.items()) + "). "
-             f"Median of {args.runs} runs after 3 warm-up runs (OpenVINO: after compiling the shape).", "",
+             f"Median of {args.runs} runs after 3 warm-up runs (OpenVINO: after compiling the shape). "
+             "The OpenVINO variants ran in a process with the model service's environment ("
+             + (", ".join(f"{k}={v}" for k, v in service_env.items()) or "nothing added") + ").", "",
              "| render size | variant | GFLOPs | median ms | vs fp32 eager | compute floor ms | x floor |",
              "|---:|---|---:|---:|---:|---:|---:|"]
     lines += [f"| {r['size']} | {r['variant']} | {r['gflops']:.1f} | {r['median_ms']:.1f} | "

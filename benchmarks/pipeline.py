@@ -19,6 +19,7 @@ import argparse
 import copy
 import io
 import json
+import os
 import resource
 import statistics
 import subprocess
@@ -43,7 +44,7 @@ def make_photo(megapixels: float, source: Path) -> bytes:
 
 
 def measure_one(args: argparse.Namespace) -> dict:
-    """Runs in a child process: one size, both variants."""
+    """Runs in a child process: one size, one variant (``args.variant``: baseline or service)."""
     import torch
 
     from colorize.checkpoint import load_model
@@ -68,9 +69,11 @@ def measure_one(args: argparse.Namespace) -> dict:
     else:
         service_model = prepare_model(copy.deepcopy(model), True)
         service_name = f"service path (PyTorch {service_precision} + channels_last)"
-    variants = {"fp32 eager (baseline)": (model, "fp32"), service_name: (service_model, service_precision)}
+    variants = {"fp32 eager (baseline)": (model, "fp32")} if args.variant == "baseline" else \
+        {service_name: (service_model, service_precision)}
     rss_loaded = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    out = {"megapixels": args.child, "jpeg_bytes": len(data), "variants": {}}
+    out = {"megapixels": args.child, "jpeg_bytes": len(data), "variants": {},
+           "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", "")}
     for name, (model, precision) in variants.items():
         runs = []
         for i in range(args.runs + 1):
@@ -112,9 +115,13 @@ def markdown(report: dict) -> str:
             lines.append(f"| {r['megapixels']:g} MP ({w}x{h}) | {name} | {t['decode']:.0f} | {t['preprocess']:.0f} "
                          f"| {t['network']:.0f} | {t['postprocess']:.0f} | {t['encode_png']:.0f} "
                          f"| {t['encode_jpeg']:.0f} | {core + t['encode_png']:.0f} | {core + t['encode_jpeg']:.0f} "
-                         f"| {r['peak_rss_mib']:.0f} |")
-    lines += ["", "Peak RSS is per process (both variants ran in it); after loading the model it was "
-              + ", ".join(f"{r['rss_after_load_mib']:.0f}" for r in report["results"]) + " MiB."]
+                         f"| {r['peak_rss_mib'][name]:.0f} |")
+    lines += ["", "Each photo size and variant ran in its own process, the service path with the environment "
+              "the model service gives itself (model_service.config.openmp_environment: "
+              + (", ".join(f"{k}={v}" for k, v in report["service_environment"].items()) or "nothing to add")
+              + "); peak RSS is that "
+              "process's, model and all; after loading the model it was "
+              + ", ".join(f"{v:.0f}" for r in report["results"] for v in r["rss_after_load_mib"].values()) + " MiB."]
     return "\n".join(lines) + "\n"
 
 
@@ -131,26 +138,38 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     p.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "out")
     p.add_argument("--child", type=float, help=argparse.SUPPRESS)
+    p.add_argument("--variant", choices=("baseline", "service"), help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.child is not None:
         print(json.dumps(measure_one(args)))
         return 0
     from benchmarks.machine import print_machine, save_results
+    from model_service.config import openmp_environment
 
     info = print_machine()
+    service_env = openmp_environment(os.environ)
     results = []
     for size in args.sizes:
         cmd = [sys.executable, "-m", "benchmarks.pipeline", "--child", str(size), "--checkpoint", str(args.checkpoint),
                "--source", str(args.source), "--render-size", str(args.render_size), "--runs", str(args.runs),
                "--threads", str(args.threads)]
-        done = subprocess.run(cmd, check=True, capture_output=True, text=True, cwd=ROOT)
-        results.append(json.loads(done.stdout.strip().splitlines()[-1]))
+        result = {}
+        for variant, env in (("baseline", os.environ), ("service", os.environ | service_env)):
+            done = subprocess.run(cmd + ["--variant", variant], check=True, capture_output=True, text=True,
+                                  cwd=ROOT, env=env)
+            one = json.loads(done.stdout.strip().splitlines()[-1])
+            name, times = next(iter(one["variants"].items()))
+            result.setdefault("variants", {})[name] = times
+            result.setdefault("peak_rss_mib", {})[name] = one["peak_rss_mib"]
+            result.setdefault("rss_after_load_mib", {})[name] = one["rss_after_load_mib"]
+            result.update({k: one[k] for k in ("megapixels", "jpeg_bytes", "size")})
+        results.append(result)
         print(f"{size:g} MP: " + "; ".join(f"{n}: " + ", ".join(f"{k} {v:.0f}" for k, v in t.items())
                                           for n, t in results[-1]["variants"].items())
-              + f"; peak RSS {results[-1]['peak_rss_mib']:.0f} MiB")
+              + "; peak RSS " + ", ".join(f"{v:.0f}" for v in results[-1]["peak_rss_mib"].values()) + " MiB")
     model = str(args.checkpoint) if args.checkpoint.exists() else "random-weight unet_resnet34"
     report = {"machine": info, "model": model, "render_size": args.render_size, "runs": args.runs,
-              "results": results}
+              "service_environment": service_env, "results": results}
     save_results(args.out, "pipeline", report, markdown(report))
     return 0
 

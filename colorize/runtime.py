@@ -145,13 +145,17 @@ class OpenVinoColorizer(nn.Module):
         with self._lock:
             return list(self._compiled)
 
-    def _compile(self, precision: str, shape: tuple[int, ...]):
+    def compile_shape(self, precision: str, shape: tuple[int, ...], profile: bool = False):
+        """The network compiled for one input shape as the service compiles it, unchecked and uncached;
+        ``profile`` turns on OpenVINO's per-layer timers (benchmarks.layers)."""
         model = self._ov_model.clone()
         model.reshape({0: self._ov.PartialShape(list(shape))})
         config = {"INFERENCE_PRECISION_HINT": "bf16" if precision == "bf16" else "f32",
                   "PERFORMANCE_HINT": "LATENCY"}
         if self.threads:
             config["INFERENCE_NUM_THREADS"] = self.threads
+        if profile:
+            config["PERF_COUNT"] = True
         return self._core.compile_model(model, "CPU", config)
 
     @staticmethod
@@ -184,7 +188,7 @@ class OpenVinoColorizer(nn.Module):
                 return self._compiled[key]
             compiled = None
             for attempt in dict.fromkeys((precision, "fp32")):
-                candidate = self._compile(attempt, shape)
+                candidate = self.compile_shape(attempt, shape)
                 if self._agrees(candidate, shape):
                     compiled = candidate
                     break

@@ -15,6 +15,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="port (default: $PORT or 8001)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from model_service.config import openmp_environment
+
+    os.environ.update(openmp_environment())  # before torch is imported (create_app imports it)
 
     from model_service import create_app
     from model_service.config import ConfigError

@@ -13,9 +13,11 @@ import os
 import shutil
 import tempfile
 
-from model_service.config import load_config  # no torch: the settings only, read as the workers will
+from model_service.config import load_config, openmp_environment  # no torch: the settings only
 
 _service = load_config()
+# Set here, in the master, so that every worker has it before it imports torch (see openmp_environment).
+os.environ.update(openmp_environment())
 wsgi_app = "model_service:create_app()"
 bind = f"{os.environ.get('HOST', '0.0.0.0')}:{os.environ.get('PORT', '8001')}"
 workers = int(os.environ.get("WEB_CONCURRENCY", "1"))

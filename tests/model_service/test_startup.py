@@ -2,13 +2,14 @@
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import torch
 
 from colorize import DEFAULT_CHECKPOINT, runtime
 from model_service import create_app, predictor
-from model_service.config import ConfigError, load_config
+from model_service.config import ConfigError, load_config, openmp_environment
 from model_service.predictor import ModelLoadError, resolve_precision
 
 
@@ -99,3 +100,33 @@ def test_openvino_requested_where_it_cannot_run_fails_with_the_fix(tiny_checkpoi
 def test_importing_the_package_loads_no_model():
     code = "import sys, model_service; assert 'torch' not in sys.modules, 'torch imported at import time'"
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+
+
+@pytest.mark.parametrize("env, expected", [
+    ({}, {"OMP_WAIT_POLICY": "PASSIVE"}),  # OpenVINO runs the network: PyTorch's threads should sleep
+    ({"MODEL_RUNTIME": "openvino"}, {"OMP_WAIT_POLICY": "PASSIVE"}),
+    ({"MODEL_RUNTIME": "torch"}, {}),  # PyTorch runs the network: spinning threads help it
+    ({"MODEL_DEVICE": "cuda:0"}, {}),
+    ({"OMP_WAIT_POLICY": "ACTIVE"}, {}),  # the user's own setting stays
+])
+def test_openmp_environment_for_the_runtime(env, expected, monkeypatch):
+    monkeypatch.setattr("importlib.util.find_spec", lambda name: object())  # as if OpenVINO were installed
+    assert openmp_environment(env) == expected
+
+
+def test_no_openmp_setting_without_openvino(monkeypatch):
+    monkeypatch.setattr("importlib.util.find_spec", lambda name: None)
+    assert openmp_environment({}) == {}
+
+
+@pytest.mark.skipif(not runtime.available(), reason="needs OpenVINO")
+def test_gunicorn_workers_get_the_openmp_setting_before_torch(tmp_path):
+    # gunicorn executes its config file in the master, which forks the workers (preload_app=False):
+    # the variable must be set there, and torch not yet imported.
+    code = ("import os, runpy, sys; os.environ.pop('OMP_WAIT_POLICY', None); "
+            "runpy.run_path('model_service/gunicorn.conf.py'); "
+            "print(os.environ.get('OMP_WAIT_POLICY'), 'torch' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                          cwd=Path(__file__).resolve().parents[2],
+                          env={"PATH": "/usr/bin:/bin", "PROMETHEUS_MULTIPROC_DIR": str(tmp_path)})
+    assert done.stdout.split() == ["PASSIVE", "False"]
