@@ -105,9 +105,11 @@ def main() -> None:
     rate = statistics.median(rates) * 1e9  # FLOP/s
 
     groups = defaultdict(lambda: {"ms": 0.0, "flops": 0})
-    for name, node in layer_groups(compiled, args.size).items():
-        groups[node["group"]]["ms"] += per_node.get(name, 0.0) / n * 1000
+    nodes = layer_groups(compiled, args.size)
+    for node in nodes.values():
         groups[node["group"]]["flops"] += node["flops"]
+    for name, seconds in per_node.items():  # a node the graph does not list (none seen) still counts
+        groups[nodes.get(name, {"group": "everything else"})["group"]]["ms"] += seconds / n * 1000
     total_ms = sum(g["ms"] for g in groups.values())
     total_flops = sum(g["flops"] for g in groups.values())
     wall_ms = statistics.median(walls) * 1000
