@@ -109,7 +109,7 @@ def main() -> None:
     for node in nodes.values():
         groups[node["group"]]["flops"] += node["flops"]
     for name, seconds in per_node.items():  # a node the graph does not list (none seen) still counts
-        groups[nodes.get(name, {"group": "everything else"})["group"]]["ms"] += seconds / n * 1000
+        groups[nodes.get(name, {"group": "unlisted layers"})["group"]]["ms"] += seconds / n * 1000
     total_ms = sum(g["ms"] for g in groups.values())
     total_flops = sum(g["flops"] for g in groups.values())
     wall_ms = statistics.median(walls) * 1000
