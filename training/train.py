@@ -217,7 +217,8 @@ class Trainer:
             self.load_last()
         log = RunLog(self.out) if self.rank == 0 else None
         loader_args = {"batch_size": cfg.batch_size, "drop_last": True, "num_workers": cfg.workers,
-                       "pin_memory": self.device.type == "cuda", "persistent_workers": False}
+                       "pin_memory": self.device.type == "cuda", "persistent_workers": False,
+                       "worker_init_fn": _ignore_stop_signals if cfg.workers else None}
         bar = tqdm(total=self.total_steps, initial=self.step, disable=self.rank != 0, unit="step",
                    dynamic_ncols=True)
         tick, seen = time.perf_counter(), 0
@@ -257,6 +258,14 @@ class Trainer:
                 log.close()
         if self.rank == 0:
             plot_curves(self.out)
+
+
+def _ignore_stop_signals(_worker_id: int) -> None:
+    """In each data-loading worker: Ctrl-C and kill reach the whole process group, and a worker that
+    died of them made the main process fail before it could save last.pt. The main process alone
+    handles them (saves, stops) and then ends its workers."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,4 +1,10 @@
 import csv
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import pytest
 import torch
@@ -9,6 +15,7 @@ from training import train
 from training.config import ConfigError, build_config
 from training.data import ColourImages, ResumableSampler, list_images, name_weights, split_files
 
+ROOT = Path(__file__).resolve().parents[2]
 BASE = ["--arch", "unet_resnet18", "--batch-size", "4", "--crop-size", "32", "--workers", "0", "--seed", "3"]
 
 
@@ -151,3 +158,34 @@ def test_weighted_sampler_draws_by_weight_and_resumes(tmp_path):
         ResumableSampler(3, seed=0, weights=[1.0, 0.0, 1.0])
     assert build_config(None, {"sample_weights": {"intelscene_": 0.35}}).sample_weights == {"intelscene_": 0.35}
 
+
+
+@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT])
+def test_a_signal_to_the_whole_process_group_saves_the_state(tmp_path, image_folder, stop):
+    # Ctrl-C, `docker stop` and `kill -- -PGID` reach the data-loading worker as well as the trainer.
+    out = tmp_path / "run"
+    config = tmp_path / "run.yaml"
+    config.write_text("log_every: 1\n")
+    cmd = [sys.executable, "-m", "training.train", "--config", str(config), "--data", str(image_folder),
+           "--out", str(out), "--arch", "unet_resnet18", "--batch-size", "4", "--crop-size", "32",
+           "--workers", "1", "--max-steps", "100000", "--val-every", "0"]
+    proc = subprocess.Popen(cmd, cwd=ROOT, start_new_session=True, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while not _logged_steps(out) and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.2)
+        assert _logged_steps(out) >= 1, "the run never started"
+        os.killpg(proc.pid, stop)
+        output, _ = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 130, output[-2000:]
+    assert "state saved to last.pt" in output
+    assert torch.load(out / "last.pt", weights_only=False)["step"] >= 1
+
+
+def _logged_steps(out) -> int:
+    path = out / "train_log.csv"
+    return max(0, len(path.read_text().splitlines()) - 1) if path.exists() else 0
