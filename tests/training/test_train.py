@@ -169,8 +169,10 @@ def test_a_signal_to_the_whole_process_group_saves_the_state(tmp_path, image_fol
     cmd = [sys.executable, "-m", "training.train", "--config", str(config), "--data", str(image_folder),
            "--out", str(out), "--arch", "unet_resnet18", "--batch-size", "4", "--crop-size", "32",
            "--workers", "1", "--max-steps", "100000", "--val-every", "0"]
+    # As run in a terminal: a shell that started these tests in the background made them ignore SIGINT.
     proc = subprocess.Popen(cmd, cwd=ROOT, start_new_session=True, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
+                            stderr=subprocess.STDOUT, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         deadline = time.monotonic() + 120
         while not _logged_steps(out) and time.monotonic() < deadline and proc.poll() is None:
