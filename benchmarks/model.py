@@ -7,7 +7,9 @@ For each render size: the model's FLOPs (torch.utils.flop_counter), the machine'
 baseline) and the faster variants; each latency is also shown as a multiple of the compute floor
 (FLOPs / measured rate of the arithmetic it uses). For the service's variant the floor is also measured
 round by round right beside the forward pass (this VM's speed swings over seconds), and that paired
-ratio is the figure to hold against a target. Writes benchmarks/out/model.{md,json}.
+ratio is the figure to hold against a target. The OpenVINO variants run in a child process with the
+environment the model service gives itself (model_service.config.openmp_environment), the PyTorch
+variants in this one. Writes benchmarks/out/model.{md,json}.
 """
 
 from __future__ import annotations
