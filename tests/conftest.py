@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+
 import numpy as np
 import pytest
 import torch
@@ -45,3 +49,22 @@ def natural_image(height: int = 96, width: int = 128, seed: int = 0) -> Image.Im
 @pytest.fixture
 def photo() -> Image.Image:
     return natural_image()
+
+
+def stop_process_group(process, sig: int = signal.SIGTERM, timeout: float = 15.0) -> None:
+    """Stop a service started with ``start_new_session=True``: ``sig`` to its whole process group, then
+    SIGKILL to whatever of the group is left (a worker, or a child a native library forked), so no
+    test leaves a process behind."""
+    try:
+        if process.poll() is None:
+            os.killpg(process.pid, sig)
+        process.wait(timeout)
+    except subprocess.TimeoutExpired:
+        pass
+    except ProcessLookupError:
+        pass
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    process.wait()

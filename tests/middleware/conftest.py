@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -13,7 +14,7 @@ import pytest
 import requests
 
 from middleware import create_app
-from tests.conftest import natural_image
+from tests.conftest import natural_image, stop_process_group
 from tests.middleware.fakes import free_port
 
 REPO = Path(__file__).resolve().parents[2]
@@ -42,21 +43,15 @@ def model_service_url(tiny_checkpoint, tmp_path_factory):
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(
             [sys.executable, "-m", "model_service", "--host", "127.0.0.1", "--port", str(port)],
-            cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
+            cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
     try:
         wait_ready(url, proc)
     except RuntimeError as exc:
-        proc.kill()
-        proc.wait()
+        stop_process_group(proc, signal.SIGKILL)
         pytest.fail(f"{exc}\n--- model service log ---\n{log_path.read_text(errors='replace')[-3000:]}")
     yield url
-    proc.terminate()
-    try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
+    stop_process_group(proc)
 
 
 def make_app(url: str, **config):

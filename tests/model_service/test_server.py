@@ -19,7 +19,7 @@ import requests
 from PIL import Image
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.conftest import natural_image
+from tests.conftest import natural_image, stop_process_group
 from tests.model_service.images import bomb_png, encode, photo_bytes
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -39,7 +39,8 @@ def running(command: list[str], env: dict[str, str], log_path: Path, port: int) 
     full_env.update(env)
     base = f"http://127.0.0.1:{port}"
     with open(log_path, "w") as log:
-        process = subprocess.Popen(command, cwd=ROOT, env=full_env, stdout=log, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(command, cwd=ROOT, env=full_env, stdout=log, stderr=subprocess.STDOUT,
+                                   start_new_session=True)
     try:
         deadline = time.monotonic() + 120
         while True:
@@ -55,12 +56,7 @@ def running(command: list[str], env: dict[str, str], log_path: Path, port: int) 
             time.sleep(0.2)
         yield base
     finally:
-        process.terminate()
-        try:
-            process.wait(15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_process_group(process)
 
 
 def service_env(checkpoint: str, **settings) -> dict[str, str]:

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 import requests
 
+from tests.conftest import stop_process_group
 from tests.middleware.fakes import free_port
 
 REPO = Path(__file__).resolve().parents[2]
@@ -43,13 +44,7 @@ class Server:
         return self.log_path.read_text(errors="replace")
 
     def stop(self, sig: int = signal.SIGTERM) -> None:
-        if self.alive():
-            self.process.send_signal(sig)
-        try:
-            self.process.wait(15)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        stop_process_group(self.process, sig)
 
 
 def wait_until(condition: Callable[[], object], timeout: float, message: str, step: float = 0.1) -> None:
@@ -72,7 +67,8 @@ def start_server(command: list[str], env: dict[str, str], port: int, log_path: P
     """Start ``command``; return once ``ready`` answers 200 (fail the test with the log if it never does)."""
     full_env = {k: v for k, v in os.environ.items() if k != "PROMETHEUS_MULTIPROC_DIR"} | env
     with open(log_path, "ab") as log:
-        process = subprocess.Popen(command, cwd=REPO, env=full_env, stdout=log, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(command, cwd=REPO, env=full_env, stdout=log, stderr=subprocess.STDOUT,
+                                   start_new_session=True)
     server = Server(f"http://127.0.0.1:{port}", process, log_path)
     deadline = time.monotonic() + timeout
     while not answers(server.url + ready):
