@@ -61,19 +61,18 @@ def measure_one(args: argparse.Namespace) -> dict:
         model, _ = load_model(args.checkpoint)
     else:
         model = create_model("unet_resnet34").eval()
-    service_precision = resolve_precision("auto", "cpu")
-    service_runtime = resolve_runtime("auto", "cpu")
-    if service_runtime == "openvino":
-        service_model = OpenVinoColorizer(model, service_precision, threads=torch.get_num_threads())
-        service_name = f"service path (OpenVINO {service_precision})"
-    else:
-        service_model = prepare_model(copy.deepcopy(model), True)
-        service_name = f"service path (PyTorch {service_precision} + channels_last)"
-    variants = {"fp32 eager (baseline)": (model, "fp32")} if args.variant == "baseline" else \
-        {service_name: (service_model, service_precision)}
+    if args.variant == "baseline":
+        variants = {"fp32 eager (baseline)": (model, "fp32")}
+    else:  # only built here, so the baseline's process holds no second copy of the network
+        precision = resolve_precision("auto", "cpu")
+        if resolve_runtime("auto", "cpu") == "openvino":
+            service = OpenVinoColorizer(model, precision, threads=torch.get_num_threads())
+            variants = {f"service path (OpenVINO {precision})": (service, precision)}
+        else:
+            service = prepare_model(copy.deepcopy(model), True)
+            variants = {f"service path (PyTorch {precision} + channels_last)": (service, precision)}
     rss_loaded = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    out = {"megapixels": args.child, "jpeg_bytes": len(data), "variants": {},
-           "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", "")}
+    out = {"megapixels": args.child, "jpeg_bytes": len(data), "variants": {}}
     for name, (model, precision) in variants.items():
         runs = []
         for i in range(args.runs + 1):
