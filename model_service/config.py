@@ -77,8 +77,8 @@ def openmp_environment(env: Mapping[str, str] | None = None) -> dict[str, str]:
     When OpenVINO runs the network on the CPU (MODEL_RUNTIME auto or openvino, OpenVINO installed, the
     device not CUDA), PyTorch still runs the pre- and post-processing, and its OpenMP threads by default
     spin for a while after each parallel operation: the network that follows then shares the cores with
-    them. ``OMP_WAIT_POLICY=PASSIVE`` lets them sleep instead (the network measured 7-12% faster right
-    after PyTorch work, the PyTorch stages unchanged; benchmarks/RESULTS.md). Not for the PyTorch runtime,
+    them. ``OMP_WAIT_POLICY=PASSIVE`` lets them sleep instead (without it the network ran 7-20% slower
+    right after PyTorch work; with it, no difference; benchmarks/RESULTS.md). Not for the PyTorch runtime,
     whose own network it slows. A value already in the environment is kept."""
     import importlib.util
 
