@@ -218,7 +218,7 @@ class Trainer:
         log = RunLog(self.out) if self.rank == 0 else None
         loader_args = {"batch_size": cfg.batch_size, "drop_last": True, "num_workers": cfg.workers,
                        "pin_memory": self.device.type == "cuda", "persistent_workers": False,
-                       "worker_init_fn": _ignore_stop_signals if cfg.workers else None}
+                       "worker_init_fn": _ignore_stop_signals}
         bar = tqdm(total=self.total_steps, initial=self.step, disable=self.rank != 0, unit="step",
                    dynamic_ncols=True)
         tick, seen = time.perf_counter(), 0
