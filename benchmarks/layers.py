@@ -125,7 +125,7 @@ def main() -> None:
                      "of_probe_rate": floor_ms / g["ms"] if g["ms"] else 0, "excess_ms": g["ms"] - floor_ms})
     floor_ms = total_flops / rate * 1000
     report = {"machine": info, "model": str(args.checkpoint), "size": args.size, "runs": n,
-              "probe": best, "probe_gflop_s": [r for r in rates], "wall_ms_median": wall_ms,
+              "probe": best, "probe_gflop_s": rates, "wall_ms_median": wall_ms,
               "layers_ms": total_ms, "gflops": total_flops / 1e9, "floor_ms": floor_ms, "groups": rows}
     lines = [f"Model: {args.checkpoint}, OpenVINO bf16 as the service compiles it, {args.size}² input, "
              f"{n} profiled runs. Machine: {info['cpu']}, {info['cores']} cores, torch {info['torch']}.", "",

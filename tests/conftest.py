@@ -59,9 +59,7 @@ def stop_process_group(process, sig: int = signal.SIGTERM, timeout: float = 15.0
         if process.poll() is None:
             os.killpg(process.pid, sig)
         process.wait(timeout)
-    except subprocess.TimeoutExpired:
-        pass
-    except ProcessLookupError:
+    except (subprocess.TimeoutExpired, ProcessLookupError):
         pass
     try:
         os.killpg(process.pid, signal.SIGKILL)

@@ -139,7 +139,6 @@ def test_the_form_works_with_javascript_off(browser, live_url, photo_path, tmp_p
     context.close()
 
 
-
 def test_a_server_failure_offers_a_retry(page, photo_path):
     with raw_server("hangup") as (down_url, _), serve(make_app(down_url)) as url:
         page.goto(url + "/")
