@@ -11,6 +11,7 @@ import torch
 import yaml
 
 from colorize.checkpoint import load_model
+from tests.conftest import stop_process_group
 from training import train
 from training.config import ConfigError, build_config
 from training.data import ColourImages, ResumableSampler, list_images, name_weights, split_files
@@ -159,7 +160,6 @@ def test_weighted_sampler_draws_by_weight_and_resumes(tmp_path):
     assert build_config(None, {"sample_weights": {"intelscene_": 0.35}}).sample_weights == {"intelscene_": 0.35}
 
 
-
 @pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT])
 def test_a_signal_to_the_whole_process_group_saves_the_state(tmp_path, image_folder, stop):
     # Ctrl-C, `docker stop` and `kill -- -PGID` reach the data-loading worker as well as the trainer.
@@ -178,11 +178,17 @@ def test_a_signal_to_the_whole_process_group_saves_the_state(tmp_path, image_fol
         while not _logged_steps(out) and time.monotonic() < deadline and proc.poll() is None:
             time.sleep(0.2)
         assert _logged_steps(out) >= 1, "the run never started"
+        # The group's processes get the signal in no fixed order; the worker first is the case that
+        # crashed the trainer, so make it happen every time, then signal the whole group.
+        workers = Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()
+        assert workers, "no data-loading worker"
+        for worker in workers:
+            os.kill(int(worker), stop)
+        time.sleep(1.0)
         os.killpg(proc.pid, stop)
         output, _ = proc.communicate(timeout=60)
     finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
+        stop_process_group(proc, signal.SIGKILL)  # a no-op once it has stopped by itself
     assert proc.returncode == 130, output[-2000:]
     assert "state saved to last.pt" in output
     assert torch.load(out / "last.pt", weights_only=False)["step"] >= 1
