@@ -26,8 +26,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import torch
-from torch.utils.flop_counter import FlopCounterMode
 
+from benchmarks.compute import model_flops
 from benchmarks.machine import print_machine, save_results
 from colorize import DEFAULT_CHECKPOINT, runtime
 from colorize.checkpoint import load_model
@@ -144,14 +144,6 @@ def paired_floor_ratio(forward: Callable[[], object], flops: int, probe, rounds:
     return {"rounds": rounds, "x_floor_median": statistics.median(ratios), "x_floor_p10": q[0],
             "x_floor_p90": q[-1], "forward_ms_min": min(forwards), "forward_ms_max": max(forwards),
             "floor_ms_min": min(floors), "floor_ms_max": max(floors)}
-
-
-def model_flops(model: torch.nn.Module, size: int) -> int:
-    x = torch.rand(1, 1, size, size) * 100
-    counter = FlopCounterMode(display=False)
-    with torch.inference_mode(), counter:
-        model(x)
-    return counter.get_total_flops()
 
 
 @contextlib.contextmanager

@@ -30,6 +30,10 @@ class TrainConfig:
     val_max_images: int = 512
     epochs: int = 1
     max_steps: int | None = None  # overrides epochs when set
+    # a wall-clock budget for this invocation: after a short measurement the schedule's length (cosine,
+    # phase 2) is fitted to it (capped by max_steps when set; epochs are then ignored), and training stops
+    # at the deadline even if the measurement was optimistic
+    max_minutes: float | None = None
     batch_size: int = 16
     crop_size: int = 128
     val_crop_size: int = 128
@@ -52,7 +56,7 @@ class TrainConfig:
     workers: int = 2
     seed: int = 0
     log_every: int = 20
-    val_every: int | None = None  # steps; validation also runs at the end of every epoch
+    val_every: int | None = None  # steps (and at the end); without it, at the end of every epoch
     snapshots: bool = False  # keep the weights of every validation: snapshots/step_N.safetensors (training.average)
     out: str = "runs/default"
     resume: bool = False
@@ -73,6 +77,8 @@ class TrainConfig:
                 raise ConfigError(f"{key}: must be > 0, got {getattr(self, key)!r}")
         if self.max_steps is not None and self.max_steps <= 0:
             raise ConfigError(f"max_steps: must be > 0, got {self.max_steps}")
+        if self.max_minutes is not None and self.max_minutes <= 0:
+            raise ConfigError(f"max_minutes: must be > 0, got {self.max_minutes}")
         if not 0 <= self.finetune_fraction <= 1 or not 0 <= self.val_fraction < 1:
             raise ConfigError("finetune_fraction must be in [0, 1] and val_fraction in [0, 1)")
         if self.crop_size < 32 or self.val_crop_size < 32:

@@ -44,6 +44,7 @@ def get_args_parser() -> argparse.ArgumentParser:
     p.add_argument("--pretrained", help="'imagenet' (needs internet) or 'none'")
     p.add_argument("--epochs", type=int)
     p.add_argument("--max-steps", type=int)
+    p.add_argument("--max-minutes", type=float, help="wall-clock budget: the schedule is fitted to it")
     p.add_argument("--batch-size", type=int)
     p.add_argument("--crop-size", type=int)
     p.add_argument("--lr", type=float)
@@ -73,11 +74,44 @@ def lr_lambda(step: int, warmup: int, total: int) -> float:
     return 0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * progress))
 
 
+class TimeBudget:
+    """Fits a run's length to a wall-clock budget (``max_minutes``).
+
+    The rate is measured by wall time from the 10th step of this invocation (after start-up and kernel
+    autotuning), validations and epoch turns included; ``fit`` then gives the step count that ends
+    about 3% before the deadline, capped by ``cap`` (max_steps)."""
+
+    WARM_STEPS = 10
+    MARGIN = 0.97
+
+    def __init__(self, minutes: float, step: int, cap: int | None = None, clock=time.monotonic):
+        self.clock, self.cap, self.start_step = clock, cap, step
+        self.deadline = clock() + minutes * 60
+        self.mark: tuple[int, float] | None = None
+
+    def fit(self, step: int) -> int | None:
+        now = self.clock()
+        if self.mark is None:
+            if step - self.start_step >= self.WARM_STEPS:
+                self.mark = (step, now)
+            return None
+        done, spent = step - self.mark[0], now - self.mark[1]
+        if done <= 0 or spent <= 0:
+            return None
+        total = step + max(1, int(done / spent * max(0.0, self.deadline - now) * self.MARGIN))
+        return min(total, self.cap) if self.cap else total
+
+    def expired(self) -> bool:
+        return self.clock() >= self.deadline
+
+
 class Trainer:
     def __init__(self, cfg: TrainConfig):
         self.cfg = cfg
         self.rank, self.world, local_rank = _distributed()
         device = resolve_device(cfg.device)
+        if device == "cuda":
+            torch.backends.cudnn.benchmark = True  # fixed crop size: autotune each convolution once
         if device == "cuda" and self.world > 1:
             device = f"cuda:{local_rank}"
             torch.cuda.set_device(device)
@@ -100,6 +134,8 @@ class Trainer:
         if self.steps_per_epoch == 0:
             raise ConfigError(f"batch_size {cfg.batch_size} is larger than the {len(self.train_set)} images")
         self.total_steps = cfg.max_steps or cfg.epochs * self.steps_per_epoch
+        if cfg.max_minutes and not cfg.max_steps:
+            self.total_steps = 10**9  # until TimeBudget.fit has measured the rate (warm-up only until then)
 
         self.model = create_model(cfg.arch, pretrained=cfg.pretrained).to(self.device)
         if cfg.channels_last:
@@ -119,6 +155,7 @@ class Trainer:
             self.opt_c = torch.optim.Adam(self.critic.parameters(), lr=cfg.critic_lr, betas=(0.5, 0.999))
         self.step = self.epoch = self.samples_in_epoch = 0
         self.best_psnr = -math.inf
+        self.budget: TimeBudget | None = None
 
     # -- state -------------------------------------------------------------------------------
     def state(self) -> dict:
@@ -191,6 +228,22 @@ class Trainer:
         self.sched.step()
         return row
 
+    def keep_to_budget(self, validated: bool) -> None:
+        """With ``max_minutes``: refit the schedule's length at this invocation's steps 50 and 200 and after
+        each validation while phase 1 lasts (phase 2's start is not moved once reached); end at the deadline."""
+        if self.budget is None:
+            return
+        if self.budget.expired():
+            self.total_steps = self.step
+            return
+        since = self.step - self.budget.start_step
+        if (since in (TimeBudget.WARM_STEPS, 50, 200) or validated) and self.phase() == 1:
+            total = self.budget.fit(self.step)
+            if total is not None and total != self.total_steps:
+                self.total_steps = max(total, self.step + 1)
+                if self.rank == 0:
+                    print(f"max_minutes: schedule fitted to {self.total_steps} steps", flush=True)
+
     def run_validation(self, log: RunLog) -> None:
         if self.rank == 0 and self.val_set is not None:
             m = validate(self.model, self.val_set, self.device, self.cfg, self.phase(), self.autocast,
@@ -215,17 +268,21 @@ class Trainer:
             save_config(cfg, self.out / "config.yaml")
         if cfg.resume:
             self.load_last()
+        if cfg.max_minutes:
+            self.budget = TimeBudget(cfg.max_minutes, self.step, cfg.max_steps)
         log = RunLog(self.out) if self.rank == 0 else None
-        loader_args = {"batch_size": cfg.batch_size, "drop_last": True, "num_workers": cfg.workers,
-                       "pin_memory": self.device.type == "cuda", "persistent_workers": False,
-                       "worker_init_fn": _ignore_stop_signals}
+        # one loader for the whole run: its workers stay between epochs (each epoch re-reads the sampler's
+        # position); starting them anew every epoch cost seconds per epoch on a GPU
+        loader = DataLoader(self.train_set, sampler=self.sampler, batch_size=cfg.batch_size, drop_last=True,
+                            num_workers=cfg.workers, pin_memory=self.device.type == "cuda",
+                            persistent_workers=cfg.workers > 0, worker_init_fn=_ignore_stop_signals)
         bar = tqdm(total=self.total_steps, initial=self.step, disable=self.rank != 0, unit="step",
                    dynamic_ncols=True)
         tick, seen = time.perf_counter(), 0
         try:
             while self.step < self.total_steps:
                 self.sampler.set_position(self.epoch, self.samples_in_epoch)
-                for batch in DataLoader(self.train_set, sampler=self.sampler, **loader_args):
+                for batch in loader:
                     row = self.train_step(batch)
                     self.step += 1
                     self.samples_in_epoch += batch.shape[0]
@@ -238,13 +295,18 @@ class Trainer:
                         log.train(row)
                         bar.set_postfix(loss=f"{row['loss']:.4f}", img_s=f"{rate:.1f}", phase=row["phase"])
                     bar.update(1)
-                    if cfg.val_every and self.step % cfg.val_every == 0:
+                    validated = bool(cfg.val_every and self.step % cfg.val_every == 0)
+                    if validated:
                         self.run_validation(log)
+                    self.keep_to_budget(validated)
+                    bar.total = self.total_steps
                     if self.step >= self.total_steps:
                         break
                 else:  # the epoch ran to its end
                     self.epoch, self.samples_in_epoch = self.epoch + 1, 0
-                    self.run_validation(log)
+                    if not cfg.val_every:  # with val_every, validation keeps to its own step count
+                        self.run_validation(log)
+                        self.keep_to_budget(True)
                     continue
                 break
             if not (cfg.val_every and self.step % cfg.val_every == 0):

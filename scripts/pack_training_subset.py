@@ -1,0 +1,75 @@
+"""Copy a subset of the training photos that fits a size budget, to carry to a lent GPU machine.
+
+    python -m scripts.pack_training_subset --out gpu_data --budget-mib 58 --cap flowers_=2600 --last intelscene_
+
+The held-out photos of the full set (``run_split`` with --val-fraction and --seed, the split every CPU
+run and training.calibrate use) go to OUT/val (the first --val-images of them), so the GPU run is
+validated on the same photos as the shipped model; they never go to OUT/train. Training photos are
+drawn at random from the rest, every prefix named by --last only after all others, none past its
+--cap, until the budget is full. OUT/manifest.txt lists what was packed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import shutil
+from pathlib import Path
+
+from training.data import run_split
+
+
+def _prefix_value(text: str) -> tuple[str, int]:
+    prefix, _, value = text.partition("=")
+    if not prefix or not value.isdigit():
+        raise argparse.ArgumentTypeError(f"expected PREFIX=N, got {text!r}")
+    return prefix, int(value)
+
+
+def choose(files: list[Path], budget: int, caps: dict[str, int], last: list[str], seed: int) -> list[Path]:
+    """Files in random order (``last`` prefixes after the others) within ``budget`` bytes and the caps."""
+    rng = random.Random(seed)
+    order = list(files)
+    rng.shuffle(order)
+    order.sort(key=lambda f: any(f.name.startswith(p) for p in last))  # stable: random within each group
+    taken, used, counts = [], 0, dict.fromkeys(caps, 0)
+    for f in order:
+        prefix = next((p for p in caps if f.name.startswith(p)), None)
+        size = f.stat().st_size
+        if (prefix and counts[prefix] >= caps[prefix]) or used + size > budget:
+            continue
+        taken.append(f)
+        used += size
+        if prefix:
+            counts[prefix] += 1
+    return sorted(taken)
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--data", default="../shared/data/train")
+    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--budget-mib", type=float, required=True, help="for the training photos")
+    p.add_argument("--val-fraction", type=float, default=0.02)
+    p.add_argument("--val-images", type=int, default=384)
+    p.add_argument("--cap", type=_prefix_value, action="append", default=[])
+    p.add_argument("--last", action="append", default=[])
+    p.add_argument("--seed", type=int, default=0)
+    args = p.parse_args(argv)
+    train, val = run_split([args.data], None, args.val_fraction, args.seed)
+    chosen = choose(train, int(args.budget_mib * 2**20), dict(args.cap), args.last, args.seed)
+    if args.out.exists():
+        shutil.rmtree(args.out)
+    for folder, files in (("train", chosen), ("val", val[: args.val_images])):
+        (args.out / folder).mkdir(parents=True)
+        for f in files:
+            shutil.copyfile(f, args.out / folder / f.name)
+    (args.out / "manifest.txt").write_text("".join(f"train/{f.name}\n" for f in chosen)
+                                           + "".join(f"val/{f.name}\n" for f in val[: args.val_images]))
+    mib = sum(f.stat().st_size for f in chosen) / 2**20
+    print(f"{len(chosen)} training photos ({mib:.1f} MiB) and {min(len(val), args.val_images)} held-out "
+          f"photos in {args.out}")
+
+
+if __name__ == "__main__":
+    main()
