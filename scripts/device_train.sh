@@ -15,10 +15,26 @@ exec > >(tee "$OUT/console.log") 2>&1
 nvidia-smi -L
 python3 -c "import torch, torchvision; print('torch', torch.__version__, 'torchvision', torchvision.__version__, torch.cuda.get_device_name(0))"
 # the budget covers the training loop; start-up and the last validation get two more minutes
-LIMIT=$(python3 -c "print(int(float('$MINUTES') * 60 + 120))")
-timeout --signal=TERM --kill-after=30 "$LIMIT" \
-  python3 -m training.train --config training/configs/gpu.yaml --max-minutes "$MINUTES" --out "$RUN" "$@"
-echo "training.train exit status $?"
+df -h /dev/shm | tail -1
+train() {  # MINUTES, then extra options; the budget covers the loop, start-up and the last validation get 2 min
+  local limit
+  limit=$(python3 -c "print(int(float('$1') * 60 + 120))")
+  timeout --signal=TERM --kill-after=30 "$limit" \
+    python3 -m training.train --config training/configs/gpu.yaml --max-minutes "$1" --out "$RUN" "${@:2}"
+}
+START=$SECONDS
+train "$MINUTES" "$@"
+STATUS=$?
+echo "training.train exit status $STATUS"
+LEFT=$(python3 -c "print(round(float('$MINUTES') - ($SECONDS - $START) / 60 - 0.5, 1))")
+if [ "$STATUS" != 0 ] && [ "$STATUS" != 130 ] && [ "$STATUS" != 124 ] && [ ! -f "$RUN/best.safetensors" ] \
+    && python3 -c "import sys; sys.exit(float('$LEFT') < 2)"; then
+  # failed early (data-loading workers are what differs most between machines): once more without them
+  echo "training failed early; again for $LEFT min with --workers 0"
+  rm -rf "$RUN"
+  train "$LEFT" "$@" --workers 0
+  echo "training.train (no workers) exit status $?"
+fi
 python3 - "$RUN" <<'PY'
 import sys
 from pathlib import Path
@@ -32,6 +48,6 @@ PY
 split -b 15M -d "$RUN/best16.safetensors" "$OUT/best16.safetensors.part-"
 ls -l "$OUT"
 tar -C "$RUN" -czf "$OUT/logs.tar.gz" --exclude='*.pt' --exclude='*.safetensors' .
-timeout 150 python3 -m benchmarks.gpu --checkpoint "$RUN/best16.safetensors" --out "$OUT" --runs 20
+timeout 100 python3 -m benchmarks.gpu --checkpoint "$RUN/best16.safetensors" --out "$OUT" --runs 20
 echo "benchmarks.gpu exit status $?"
 ls -l "$OUT"
