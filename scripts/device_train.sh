@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Train on one GPU machine and leave what is needed here under $OUT (used for the model in models/):
 #   OUT=/some/dir bash scripts/device_train.sh [MINUTES] [training.train options...]
-# Needs gpu_data/ (python -m scripts.pack_training_subset). Writes to $OUT: console.log, the best weights
+# Needs gpu_data/ or gpu_data.zip (python -m scripts.pack_training_subset --zip). Writes to $OUT: console.log, the best weights
 # in fp16 split into pieces under 16 MiB (best16.safetensors.part-*; join with cat), logs.tar.gz (config,
 # logs, curves, sample grids) and benchmarks.gpu's gpu.md/gpu.json for the trained model.
 set -u
@@ -16,11 +16,12 @@ nvidia-smi -L
 python3 -c "import torch, torchvision; print('torch', torch.__version__, 'torchvision', torchvision.__version__, torch.cuda.get_device_name(0))"
 # the budget covers the training loop; start-up and the last validation get two more minutes
 df -h /dev/shm | tail -1
+if [ ! -d gpu_data ] && [ -f gpu_data.zip ]; then python3 -m zipfile -e gpu_data.zip . && echo "unpacked gpu_data.zip"; fi
 train() {  # MINUTES, then extra options; the budget covers the loop, start-up and the last validation get 2 min
   local limit
   limit=$(python3 -c "print(int(float('$1') * 60 + 120))")
   timeout --signal=TERM --kill-after=30 "$limit" \
-    python3 -m training.train --config training/configs/gpu.yaml --max-minutes "$1" --out "$RUN" "${@:2}"
+    python3 -m training.train --config training/configs/shipped.yaml --max-minutes "$1" --out "$RUN" "${@:2}"
 }
 START=$SECONDS
 train "$MINUTES" "$@"

@@ -1,12 +1,14 @@
 """Copy a subset of the training photos that fits a size budget, to carry to a lent GPU machine.
 
-    python -m scripts.pack_training_subset --out gpu_data --budget-mib 58 --cap flowers_=2600 --last intelscene_
+    python -m scripts.pack_training_subset --out gpu_data --budget-mib 58 --cap flowers_=2600 --last intelscene_ --zip
 
 The held-out photos of the full set (``run_split`` with --val-fraction and --seed, the split every CPU
 run and training.calibrate use) go to OUT/val (the first --val-images of them), so the GPU run is
 validated on the same photos as the shipped model; they never go to OUT/train. Training photos are
 drawn at random from the rest, every prefix named by --last only after all others, none past its
---cap, until the budget is full. OUT/manifest.txt lists what was packed.
+--cap, until the budget is full. OUT/manifest.txt lists what was packed. With --zip the folder is also
+stored (uncompressed) in OUT.zip: a lent machine counts each small file's padding against its limit, and
+scripts/device_train.sh unpacks it.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from __future__ import annotations
 import argparse
 import random
 import shutil
+import zipfile
 from pathlib import Path
 
 from training.data import run_split
@@ -55,6 +58,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--cap", type=_prefix_value, action="append", default=[])
     p.add_argument("--last", action="append", default=[])
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--zip", action="store_true", help="also write OUT.zip (stored, not compressed)")
     args = p.parse_args(argv)
     train, val = run_split([args.data], None, args.val_fraction, args.seed)
     chosen = choose(train, int(args.budget_mib * 2**20), dict(args.cap), args.last, args.seed)
@@ -66,6 +70,11 @@ def main(argv: list[str] | None = None) -> None:
             shutil.copyfile(f, args.out / folder / f.name)
     (args.out / "manifest.txt").write_text("".join(f"train/{f.name}\n" for f in chosen)
                                            + "".join(f"val/{f.name}\n" for f in val[: args.val_images]))
+    if args.zip:
+        with zipfile.ZipFile(args.out.with_suffix(".zip"), "w", zipfile.ZIP_STORED) as zf:
+            for f in sorted(args.out.rglob("*")):
+                if f.is_file():
+                    zf.write(f, f.relative_to(args.out.parent))
     mib = sum(f.stat().st_size for f in chosen) / 2**20
     print(f"{len(chosen)} training photos ({mib:.1f} MiB) and {min(len(val), args.val_images)} held-out "
           f"photos in {args.out}")

@@ -24,6 +24,7 @@ class ConfigError(ValueError):
 class TrainConfig:
     arch: str = "unet_resnet34"
     pretrained: str | None = None
+    init_from: str | None = None  # a .safetensors checkpoint of the same arch: its weights start the run (fine-tuning)
     data: list[str] = field(default_factory=lambda: ["../shared/data/train"])
     val_data: str | None = None  # a folder; without it, val_fraction of data is held out
     val_fraction: float = 0.02

@@ -24,7 +24,7 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from colorize import lab, resolve_device
-from colorize.checkpoint import save_model
+from colorize.checkpoint import CheckpointError, load_model, save_model
 from colorize.models import create_model
 from training.config import ConfigError, TrainConfig, build_config, save_config
 from training.critic import PatchCritic
@@ -42,6 +42,9 @@ def get_args_parser() -> argparse.ArgumentParser:
     p.add_argument("--val-fraction", type=float)
     p.add_argument("--arch")
     p.add_argument("--pretrained", help="'imagenet' (needs internet) or 'none'")
+    p.add_argument("--init-from", help="start from this checkpoint's weights (.safetensors), e.g. to fine-tune")
+    p.add_argument("--finetune-fraction", type=float, help="share of the steps in phase 2 (MSE); 1: all")
+    p.add_argument("--warmup-steps", type=int)
     p.add_argument("--epochs", type=int)
     p.add_argument("--max-steps", type=int)
     p.add_argument("--max-minutes", type=float, help="wall-clock budget: the schedule is fitted to it")
@@ -137,7 +140,13 @@ class Trainer:
         if cfg.max_minutes and not cfg.max_steps:
             self.total_steps = 10**9  # until TimeBudget.fit has measured the rate (warm-up only until then)
 
-        self.model = create_model(cfg.arch, pretrained=cfg.pretrained).to(self.device)
+        self.model = create_model(cfg.arch, pretrained=cfg.pretrained)
+        if cfg.init_from:
+            start, meta = load_model(cfg.init_from)
+            if meta["architecture"]["name"] != cfg.arch:
+                raise ConfigError(f"init_from: {cfg.init_from} holds {meta['architecture']['name']}, not {cfg.arch}")
+            self.model.load_state_dict(start.state_dict())  # weights only: optimiser and schedule start afresh
+        self.model = self.model.to(self.device)
         if cfg.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
         self.net = self.model
@@ -338,7 +347,7 @@ def main(argv: list[str] | None = None) -> int:
         cfg = build_config(config_path, args)
         signal.signal(signal.SIGTERM, signal.default_int_handler)  # kill -> save last.pt, then stop
         Trainer(cfg).fit()
-    except (ConfigError, FileNotFoundError) as exc:
+    except (ConfigError, FileNotFoundError, CheckpointError) as exc:
         print(f"training.train: {exc}")
         return 2
     except KeyboardInterrupt:

@@ -91,6 +91,27 @@ def test_max_minutes_ends_the_run_on_time_over_several_epochs(tmp_path, image_fo
     assert (out / "best.safetensors").is_file()
 
 
+def test_init_from_starts_a_fine_tuning_run_from_a_checkpoint(tmp_path, image_folder, capsys):
+    first = tmp_path / "first"
+    assert _run(first, image_folder, "--max-steps", "2") == 0
+    start, _ = load_model(first / "best.safetensors")
+    tuned = tmp_path / "tuned"
+    # a learning rate too small to move the weights: the run begins where the checkpoint ended, all in phase 2
+    assert _run(tuned, image_folder, "--max-steps", "2", "--init-from", str(first / "best.safetensors"),
+                "--lr", "1e-12", "--finetune-fraction", "1", "--warmup-steps", "1") == 0
+    state = torch.load(tuned / "last.pt", weights_only=False)
+    convs = [k for k, v in start.state_dict().items() if k.endswith("conv1.weight")]
+    assert convs and all(torch.allclose(state["model"][k], start.state_dict()[k], atol=1e-8) for k in convs)
+    assert {r["phase"] for r in csv.DictReader((tuned / "train_log.csv").open())} == {"2"}
+    # a checkpoint of another architecture, or none, stops with a message
+    assert _run(tmp_path / "other", image_folder, "--max-steps", "1", "--arch", "unet_resnet34",
+                "--init-from", str(first / "best.safetensors")) == 2
+    assert "holds unet_resnet18, not unet_resnet34" in capsys.readouterr().out
+    missing = str(tmp_path / "no.safetensors")
+    assert _run(tmp_path / "none", image_folder, "--max-steps", "1", "--init-from", missing) == 2
+    assert "checkpoint not found" in capsys.readouterr().out
+
+
 def test_resume_without_state_is_a_clear_error(tmp_path, image_folder, capsys):
     assert _run(tmp_path / "empty", image_folder, "--max-steps", "2", "--resume") == 2
     assert "last.pt does not exist" in capsys.readouterr().out
