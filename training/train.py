@@ -77,6 +77,9 @@ def lr_lambda(step: int, warmup: int, total: int) -> float:
     return 0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * progress))
 
 
+UNFITTED = 10**9  # the schedule's length with max_minutes before TimeBudget has measured the speed
+
+
 class TimeBudget:
     """Fits a run's length to a wall-clock budget (``max_minutes``).
 
@@ -138,7 +141,7 @@ class Trainer:
             raise ConfigError(f"batch_size {cfg.batch_size} is larger than the {len(self.train_set)} images")
         self.total_steps = cfg.max_steps or cfg.epochs * self.steps_per_epoch
         if cfg.max_minutes and not cfg.max_steps:
-            self.total_steps = 10**9  # until TimeBudget.fit has measured the rate (warm-up only until then)
+            self.total_steps = UNFITTED  # until TimeBudget.fit has measured the rate (warm-up only until then)
 
         self.model = create_model(cfg.arch, pretrained=cfg.pretrained)
         if cfg.init_from:
@@ -237,6 +240,9 @@ class Trainer:
         self.sched.step()
         return row
 
+    def _bar_total(self) -> int | None:
+        return None if self.total_steps == UNFITTED else self.total_steps  # no made-up ETA before the fit
+
     def keep_to_budget(self, validated: bool) -> None:
         """With ``max_minutes``: refit the schedule's length at this invocation's steps 50 and 200 and after
         each validation while phase 1 lasts (phase 2's start is not moved once reached); end at the deadline."""
@@ -285,7 +291,7 @@ class Trainer:
         loader = DataLoader(self.train_set, sampler=self.sampler, batch_size=cfg.batch_size, drop_last=True,
                             num_workers=cfg.workers, pin_memory=self.device.type == "cuda",
                             persistent_workers=cfg.workers > 0, worker_init_fn=_ignore_stop_signals)
-        bar = tqdm(total=self.total_steps, initial=self.step, disable=self.rank != 0, unit="step",
+        bar = tqdm(total=self._bar_total(), initial=self.step, disable=self.rank != 0, unit="step",
                    dynamic_ncols=True)
         tick, seen = time.perf_counter(), 0
         try:
@@ -308,7 +314,7 @@ class Trainer:
                     if validated:
                         self.run_validation(log)
                     self.keep_to_budget(validated)
-                    bar.total = self.total_steps
+                    bar.total = self._bar_total()
                     if self.step >= self.total_steps:
                         break
                 else:  # the epoch ran to its end
