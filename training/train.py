@@ -244,15 +244,20 @@ class Trainer:
         return None if self.total_steps == UNFITTED else self.total_steps  # no made-up ETA before the fit
 
     def keep_to_budget(self, validated: bool) -> None:
-        """With ``max_minutes``: refit the schedule's length at this invocation's steps 50 and 200 and after
-        each validation while phase 1 lasts (phase 2's start is not moved once reached); end at the deadline."""
+        """With ``max_minutes``: refit the schedule's length at this invocation's steps 16, 32, 64, ... and
+        after each validation while phase 1 lasts (phase 2's start is not moved once reached); end at the
+        deadline."""
         if self.budget is None:
             return
         if self.budget.expired():
             self.total_steps = self.step
             return
         since = self.step - self.budget.start_step
-        if (since in (TimeBudget.WARM_STEPS, 50, 200) or validated) and self.phase() == 1:
+        # a refit in phase 2 could move its start back behind the current step; with finetune_fraction 1 (all
+        # MSE, as for fine-tuning) there is no boundary to move
+        movable = self.phase() == 1 or self.cfg.finetune_fraction >= 1 or self.total_steps == UNFITTED
+        refit = since == TimeBudget.WARM_STEPS or (since > TimeBudget.WARM_STEPS and since & (since - 1) == 0)
+        if (refit or validated) and movable:  # the mark, then at steps 16, 32, 64, ... and every validation
             total = self.budget.fit(self.step)
             if total is not None and total != self.total_steps:
                 self.total_steps = max(total, self.step + 1)

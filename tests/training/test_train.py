@@ -81,7 +81,8 @@ def test_max_minutes_ends_the_run_on_time_over_several_epochs(tmp_path, image_fo
     start = time.monotonic()
     # 29 photos, 2% held out, batches of 4: 7 steps per epoch; 12 s allow dozens of epochs on any machine,
     # so the run can only end through the budget. Two workers stay alive between epochs.
-    assert _run(out, image_folder, "--max-minutes", "0.2", "--workers", "2", "--val-every", "40") == 0
+    assert _run(out, image_folder, "--max-minutes", "0.2", "--workers", "2", "--val-every", "40",
+                "--warmup-steps", "2") == 0
     took = time.monotonic() - start
     state = torch.load(out / "last.pt", weights_only=False)
     rows = list(csv.DictReader((out / "train_log.csv").open()))
@@ -89,6 +90,17 @@ def test_max_minutes_ends_the_run_on_time_over_several_epochs(tmp_path, image_fo
     assert took < 12 + 30  # the budget, plus start-up and the last validation
     assert int(rows[-1]["phase"]) == 2  # the fitted schedule reached its MSE phase before the end
     assert (out / "best.safetensors").is_file()
+    # the learning rate followed the fitted schedule down to its end (2% of the peak at the last step)
+    assert float(rows[-1]["lr"]) < 0.1 * max(float(r["lr"]) for r in rows)
+
+
+def test_max_minutes_fits_an_all_mse_fine_tuning_run_too(tmp_path, image_folder):
+    out = tmp_path / "tuned"
+    assert _run(out, image_folder, "--max-minutes", "0.15", "--finetune-fraction", "1", "--warmup-steps", "2",
+                "--val-every", "1000") == 0
+    rows = list(csv.DictReader((out / "train_log.csv").open()))
+    assert {r["phase"] for r in rows} == {"2"}
+    assert float(rows[-1]["lr"]) < 0.1 * max(float(r["lr"]) for r in rows)  # fitted and decayed, not held
 
 
 def test_init_from_starts_a_fine_tuning_run_from_a_checkpoint(tmp_path, image_folder, capsys):
