@@ -2,6 +2,8 @@
 
 Phase 1 minimises L1 + lambda(1-SSIM), phase 2 (the last ``finetune_fraction`` of the steps)
 MSE + lambda(1-SSIM); ``--gan`` adds a PatchGAN critic. Runs under ``torchrun`` with DDP.
+``max_minutes`` fits the schedule to a wall-clock budget (TimeBudget); ``init_from`` starts from a
+checkpoint's weights (fine-tuning); validation runs every ``val_every`` steps, else at each epoch's end.
 Outputs in --out: config.yaml, last.pt (full state for --resume), best.safetensors (+ .json),
 train_log.csv, val_log.csv, tensorboard/, samples/, loss_curve.png, and with ``snapshots: true`` the
 weights at every validation in snapshots/ (for training.average).
