@@ -293,11 +293,12 @@ class Trainer:
         if cfg.max_minutes:
             self.budget = TimeBudget(cfg.max_minutes, self.step, cfg.max_steps)
         log = RunLog(self.out) if self.rank == 0 else None
-        # one loader for the whole run: its workers stay between epochs (each epoch re-reads the sampler's
-        # position); starting them anew every epoch cost seconds per epoch on a GPU
+        # Each epoch's iterator starts its own workers (they read the sampler's position then) and they end
+        # with it. Persistent workers were tried: a trainer stopped by a signal could then hang at exit
+        # (its workers ignore SIGTERM, which multiprocessing's exit handler relies on).
         loader = DataLoader(self.train_set, sampler=self.sampler, batch_size=cfg.batch_size, drop_last=True,
                             num_workers=cfg.workers, pin_memory=self.device.type == "cuda",
-                            persistent_workers=cfg.workers > 0, worker_init_fn=_ignore_stop_signals)
+                            worker_init_fn=_ignore_stop_signals)
         bar = tqdm(total=self._bar_total(), initial=self.step, disable=self.rank != 0, unit="step",
                    dynamic_ncols=True)
         tick, seen = time.perf_counter(), 0
