@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from benchmarks.compute import model_flops
+from benchmarks.compute import latency_ms, model_flops
 from benchmarks.machine import print_machine, save_results
 from colorize import DEFAULT_CHECKPOINT
 from colorize.checkpoint import load_model
@@ -35,27 +35,22 @@ VARIANTS = {  # name -> (autocast dtype or None, channels_last)
 }
 
 
-def timed_ms(fn, runs: int, device: str = "cuda", warmup: int = 3) -> float:
-    """Median time of ``fn`` in ms over ``runs`` calls after ``warmup`` calls: CUDA events on a GPU (the
-    device's own time), the wall clock elsewhere (the CPU, for the tests)."""
-    for _ in range(warmup):
+def timed_ms(fn, runs: int, device: str = "cuda") -> float:
+    """Median time of ``fn`` in ms over ``runs`` calls after 3 warm-up calls: CUDA events on a GPU (the
+    device's own time), elsewhere the wall clock (benchmarks.compute.latency_ms; the CPU, for the tests)."""
+    if not device.startswith("cuda"):
+        return latency_ms(fn, runs)
+    for _ in range(3):
         fn()
-    cuda = device.startswith("cuda")
-    if cuda:
-        torch.cuda.synchronize()
+    torch.cuda.synchronize()
     times = []
     for _ in range(runs):
-        if cuda:
-            start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-            start.record()
-            fn()
-            end.record()
-            end.synchronize()
-            times.append(start.elapsed_time(end))
-        else:
-            t = time.perf_counter()
-            fn()
-            times.append((time.perf_counter() - t) * 1000)
+        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        start.record()
+        fn()
+        end.record()
+        end.synchronize()
+        times.append(start.elapsed_time(end))
     return statistics.median(times)
 
 

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import torch
 
-from benchmarks.compute import model_flops
+from benchmarks.compute import latency_ms, model_flops
 from benchmarks.machine import print_machine, save_results
 from colorize import DEFAULT_CHECKPOINT, runtime
 from colorize.checkpoint import load_model
@@ -165,17 +165,6 @@ def forward_fn(model, size: int, precision: str, channels_last: bool):
     finally:
         if channels_last:
             model.to(memory_format=torch.contiguous_format)
-
-
-def latency_ms(forward: Callable[[], object], runs: int) -> float:
-    """Median of ``runs`` calls after 3 warm-up calls."""
-    times = []
-    for i in range(runs + 3):
-        start = time.perf_counter()
-        forward()
-        if i >= 3:
-            times.append((time.perf_counter() - start) * 1000)
-    return statistics.median(times)
 
 
 def measure_variants(model, sizes: list[int], names: list[str], runs: int, rounds: int, paired_for: str,
