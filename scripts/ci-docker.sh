@@ -73,6 +73,16 @@ log "image source: $source"
 if [ "$source" = local ]; then
     scripts/build-local-base.sh all
 fi
-# Old build cache goes first once it passes 20 GB (one set of model-image layers is ~12 GB).
+# Old build cache goes first once it passes 20 GB (one set of model-image layers is ~12 GB); all of it,
+# and dangling images, when the disk that holds Docker's data has less than 30 GB free (the tests build
+# two images and write ~4 GB of their own).
 docker builder prune --force --keep-storage 20GB >/dev/null 2>&1 || log "could not prune the build cache"
+docker_root=$(docker info --format '{{.DockerRootDir}}' 2>/dev/null || echo /var/lib/docker)
+free_gb=$(df -P -BG "$docker_root" 2>/dev/null | awk 'NR==2 {sub("G", "", $4); print $4}')
+if [ -n "$free_gb" ] && [ "$free_gb" -lt 30 ]; then
+    log "only ${free_gb} GB free under $docker_root: pruning the whole build cache and dangling images"
+    docker builder prune --all --force >/dev/null 2>&1 || true
+    docker image prune --force >/dev/null 2>&1 || true
+fi
+df -h "$docker_root" /tmp >&2 || true
 docker version --format 'engine {{.Server.Version}}, client {{.Client.Version}}' >&2
