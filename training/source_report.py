@@ -21,11 +21,7 @@ from collections import defaultdict
 from pathlib import Path
 
 from colorize.checkpoint import load_model
-from training.calibrate import held_out_files, measure_photos, summarise
-
-
-def source_of(name: str) -> str:
-    return name.split("_", 1)[0] if "_" in name else "other"
+from training.calibrate import held_out_files, measure_photos, source_of, summarise
 
 
 def report(rows: list[dict], gains: list[float]) -> dict:

@@ -71,3 +71,44 @@ def test_source_report_groups_held_out_photos_by_name_prefix(tmp_path, tiny_chec
         assert abs(result["source_mean"][g]["psnr_over_grey"] - sum(per) / 2) < 1e-9
     assert result["all"]["gains"]["2.0"]["colour_ratio"] > result["all"]["gains"]["1.0"]["colour_ratio"]
     assert "| forest | 5 |" in capsys.readouterr().out
+
+
+def _rows(source, n, truth, colour_per_gain):
+    return [{"file": f"{source}_{i:03d}.jpg", "truth_colourfulness": truth,
+             "gains": {g: {"colourfulness": c} for g, c in colour_per_gain.items()}} for i in range(n)]
+
+
+def test_per_source_rule_waits_for_the_least_colourful_source():
+    gains = [1.0, 1.2, 1.4]
+    # A large source the model colours well and a smaller one it leaves dull: over all photos the bar
+    # (0.5 of the truth's colourfulness) is reached at 1.0, within each source only at 1.4.
+    rows = (_rows("scene", 40, 40.0, {1.0: 24.0, 1.2: 28.0, 1.4: 33.0})
+            + _rows("dog", 10, 40.0, {1.0: 12.0, 1.2: 18.0, 1.4: 21.0})
+            + _rows("tiny", 2, 40.0, {1.0: 1.0, 1.2: 1.0, 1.4: 1.0}))  # too few photos to count
+    gain, reached, at = calibrate.choose_gain(rows, gains, 0.5)
+    assert (gain, reached, set(at)) == (1.0, True, {"all"})
+    gain, reached, at = calibrate.choose_gain(rows, gains, 0.5, per_source=True, min_source_photos=5)
+    assert (gain, reached) == (1.4, True)
+    assert set(at) == {"scene", "dog"} and abs(at["dog"] - 21.0 / 40.0) < 1e-9
+    # Counting the two-photo source too, no gain reaches the bar: the largest is returned, marked so.
+    gain, reached, _ = calibrate.choose_gain(rows, gains, 0.5, per_source=True, min_source_photos=1)
+    assert (gain, reached) == (1.4, False)
+
+
+def test_calibrate_per_source_records_its_rule(tmp_path, tiny_checkpoint, capsys):
+    from tests.conftest import natural_image
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for i in range(8):
+        natural_image(48, 64, seed=i).save(photos / f"{'forest' if i < 5 else 'flower'}_{i:03d}.jpg")
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "config.yaml").write_text(yaml.safe_dump({"data": [str(photos)], "val_fraction": 0.99, "seed": 0}))
+    out = tmp_path / "shipped.safetensors"
+    assert calibrate.main(["--run", str(run), "--checkpoint", tiny_checkpoint, "--out", str(out), "--gains", "1.0",
+                           "2.0", "--per-source", "--min-source-photos", "3", "--render-size", "64"]) == 0
+    cal = read_metadata(out)["calibration"]
+    assert cal["rule"] == "each held-out source"
+    assert set(cal["colour_ratio_at_gain"]) == {"flower", "forest"}
+    assert "colour ratio per source" in capsys.readouterr().out
