@@ -40,7 +40,8 @@ def dequantize(q: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
     return (q.float().reshape(q.shape[0], -1) * scale[:, None]).reshape(q.shape)
 
 
-def pack(src: Path, dst: Path) -> dict:
+def pack(src: Path | str, dst: Path | str) -> dict:
+    src, dst = Path(src), Path(dst)
     model, meta = load_model(src)
     state, packed = {}, 0
     for name, t in model.state_dict().items():
@@ -55,7 +56,8 @@ def pack(src: Path, dst: Path) -> dict:
     return {"tensors_int8": packed, "bytes": dst.stat().st_size, "source_bytes": src.stat().st_size}
 
 
-def unpack(src: Path, dst: Path) -> dict:
+def unpack(src: Path | str, dst: Path | str) -> dict:
+    src, dst = Path(src), Path(dst)
     from safetensors import safe_open
 
     with safe_open(str(src), "pt") as fh:
