@@ -85,8 +85,8 @@ def choose_gain(rows: list[dict], gains: list[float], colour_ratio: float, per_s
     counted = {k: rs for k, rs in groups.items() if not per_source or len(rs) >= min_source_photos} or groups
 
     def ratios(g: float) -> dict:
-        return {k: sum(r["gains"][g]["colourfulness"] for r in rs) / max(sum(r["truth_colourfulness"] for r in rs), 1e-9)
-                for k, rs in sorted(counted.items())}
+        return {k: sum(r["gains"][g]["colourfulness"] for r in rs)
+                / max(sum(r["truth_colourfulness"] for r in rs), 1e-9) for k, rs in sorted(counted.items())}
 
     for g in gains:
         at = ratios(g)
