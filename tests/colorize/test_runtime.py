@@ -96,6 +96,23 @@ def test_chroma_gain_is_part_of_the_compiled_network():
     assert torch.allclose(gained, plain * 1.5, atol=1e-2)
 
 
+def test_shape_check_measures_rounding_before_the_chroma_gain(monkeypatch):
+    """The check of a compiled shape tolerates the same rounding in the network whatever gain the model ships
+    with (the gain multiplies it afterwards), and still rejects a network that is off by more."""
+    model = random_colour_model("unet_resnet18")
+    model.chroma_gain = 1.5
+    colorizer = runtime.OpenVinoColorizer(model, "fp32", threads=1)
+    shape = (1, 1, 64, 64)
+
+    def off_by(network_units):  # a "compiled network" whose answer is the reference's plus this error, gained
+        return lambda compiled, x: colorizer._reference_ab(x) + network_units * model.chroma_gain
+
+    monkeypatch.setattr(runtime.OpenVinoColorizer, "_infer", staticmethod(off_by(0.2)))
+    assert colorizer._agrees(None, shape)  # 0.30 after the gain, 0.20 in the network: accepted
+    monkeypatch.setattr(runtime.OpenVinoColorizer, "_infer", staticmethod(off_by(0.3)))
+    assert not colorizer._agrees(None, shape)
+
+
 def test_resolve_runtime():
     assert runtime.resolve_runtime("auto", "cpu") == "openvino"
     assert runtime.resolve_runtime("auto", "cuda") == "torch"
