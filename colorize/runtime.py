@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import math
 import threading
 import warnings
 from collections import OrderedDict
@@ -113,7 +114,8 @@ class OpenVinoColorizer(nn.Module):
 
     OpenVINO 2026.4 in bf16 with two threads answered some inputs of thin shapes (128 x 32) wrongly, so
     shapes whose deepest feature map is one pixel wide are compiled in fp32. And every compiled shape is
-    checked once against the PyTorch model in fp32 on a probe image of that shape; a shape that fails the
+    checked once against the PyTorch model in fp32 on a probe image of that shape (bf16 is allowed 4x the
+    difference that PyTorch's own bf16 arithmetic makes there, see ``_agrees``); a shape that fails the
     check is compiled in fp32 and checked again; if that fails too, PyTorch answers for that shape.
 
     ``precision`` 'bf16' asks OpenVINO for bf16 arithmetic (AMX / AVX512-BF16; OpenVINO falls back to fp32
@@ -163,19 +165,42 @@ class OpenVinoColorizer(nn.Module):
         out = compiled.create_infer_request().infer([x.numpy()], share_inputs=True)
         return torch.from_numpy(out[0].copy())
 
-    def _agrees(self, compiled, shape: tuple[int, ...]) -> bool:
-        """Whether a compiled network answers a probe (gradients, a disc, texture) as PyTorch does in fp32."""
+    @staticmethod
+    def _probe(shape: tuple[int, ...]) -> torch.Tensor:
+        """A lightness probe of this shape: gradients, a disc and texture."""
         n, _, h, w = shape
         y = torch.linspace(0, 1, h).view(h, 1)
         x = torch.linspace(0, 1, w).view(1, w)
         disc = (((y - 0.5) ** 2 + (x - 0.4) ** 2) < 0.08).float()
         texture = torch.rand(h, w, generator=torch.Generator().manual_seed(0))
-        probe = (20 + 40 * y + 25 * x + 15 * disc + 5 * texture).expand(n, 1, h, w).contiguous()
+        return (20 + 40 * y + 25 * x + 15 * disc + 5 * texture).expand(n, 1, h, w).contiguous()
+
+    def _bf16_rounding(self, probe: torch.Tensor, want: torch.Tensor) -> tuple[float, float]:
+        """How far PyTorch's own bf16 autocast lands from its fp32 answer on the probe (mean, largest), in the
+        network's units: how much bf16 arithmetic alone moves this model's answer for this shape."""
+        with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):
+            got = self._reference(probe).float()
+        diff = (got - want).abs() / max(self.chroma_gain, 1.0)
+        return diff.mean().item(), diff.max().item()
+
+    def _agrees(self, compiled, shape: tuple[int, ...], precision: str = "fp32") -> bool:
+        """Whether a compiled network answers a probe as PyTorch does in fp32: within 0.25 ab units on average
+        and 5 at most, in the network's own units (the chroma gain scales its answer, and any rounding with
+        it, after the last layer). For bf16 the limits widen to 4x what PyTorch's own bf16 arithmetic moves
+        the answer on the same probe: some models are that sensitive on a smooth probe at large shapes (the
+        one shipped since the seventh session: 1.1 ab units on average at 256 x 256 in PyTorch bf16, 2.9 in
+        OpenVINO bf16, while real photos at render size 256 agree with fp32 to 56 dB); OpenVINO's bf16 moved
+        it 2.4-3.4x as far as PyTorch's at the nine shapes measured (it keeps more of the network in bf16),
+        and a broken kernel (OpenVINO 2026.4's thin shapes) is off by far more than rounding."""
+        probe = self._probe(shape)
         want = self._reference_ab(probe)
-        # In the network's own units: the chroma gain scales its answer, and any rounding with it, after
-        # the last layer (a model calibrated to gain 1.3 failed the check at 128 x 128 by that factor alone).
         diff = (self._infer(compiled, probe) - want).abs() / max(self.chroma_gain, 1.0)
-        return bool(torch.isfinite(diff).all()) and diff.mean().item() < 0.25 and diff.max().item() < 5.0
+        mean_limit, max_limit = 0.25, 5.0
+        if precision == "bf16":
+            pt_mean, pt_max = self._bf16_rounding(probe, want)
+            if math.isfinite(pt_mean) and math.isfinite(pt_max):
+                mean_limit, max_limit = max(mean_limit, 4 * pt_mean), max(max_limit, 4 * pt_max)
+        return bool(torch.isfinite(diff).all()) and diff.mean().item() < mean_limit and diff.max().item() < max_limit
 
     def _compiled_for(self, precision: str, shape: tuple[int, ...]):
         """The checked network for this input shape (or None: PyTorch answers it), compiled on first use."""
@@ -191,7 +216,7 @@ class OpenVinoColorizer(nn.Module):
             compiled = None
             for attempt in dict.fromkeys((precision, "fp32")):
                 candidate = self.compile_shape(attempt, shape)
-                if self._agrees(candidate, shape):
+                if self._agrees(candidate, shape, attempt):
                     compiled = candidate
                     break
                 log.warning("OpenVINO (%s) answered input shape %s unlike PyTorch; %s", attempt, shape,

@@ -113,6 +113,36 @@ def test_shape_check_measures_rounding_before_the_chroma_gain(monkeypatch):
     assert not colorizer._agrees(None, shape)
 
 
+def test_bf16_check_allows_what_bf16_rounding_itself_does(monkeypatch):
+    """A bf16 network may differ from fp32 by up to 4x what PyTorch's own bf16 arithmetic does on the probe
+    (a model can be that sensitive at large shapes); an fp32 network, or a bf16 one off by more, fails."""
+    model = random_colour_model("unet_resnet18")
+    colorizer = runtime.OpenVinoColorizer(model, "bf16", threads=1)
+    shape = (1, 1, 64, 64)
+    monkeypatch.setattr(runtime.OpenVinoColorizer, "_bf16_rounding", lambda self, probe, want: (1.0, 10.0))
+
+    def off_by(units):
+        return staticmethod(lambda compiled, x: colorizer._reference_ab(x) + units)
+
+    monkeypatch.setattr(runtime.OpenVinoColorizer, "_infer", off_by(2.0))
+    assert colorizer._agrees(None, shape, "bf16")  # 2 < 4 x 1.0 on average, 2 < 4 x 10 at most
+    assert not colorizer._agrees(None, shape, "fp32")  # fp32 keeps the fixed limits (0.25 on average)
+    monkeypatch.setattr(runtime.OpenVinoColorizer, "_infer", off_by(4.5))
+    assert not colorizer._agrees(None, shape, "bf16")
+    # Where PyTorch's bf16 itself breaks down (NaN), the fixed limits apply.
+    monkeypatch.setattr(runtime.OpenVinoColorizer, "_bf16_rounding", lambda self, probe, want: (float("nan"),) * 2)
+    monkeypatch.setattr(runtime.OpenVinoColorizer, "_infer", off_by(2.0))
+    assert not colorizer._agrees(None, shape, "bf16")
+
+
+def test_bf16_rounding_of_pytorch_is_small_but_not_zero():
+    model = random_colour_model("unet_resnet18")
+    colorizer = runtime.OpenVinoColorizer(model, "bf16", threads=1)
+    probe = colorizer._probe((1, 1, 64, 96))
+    mean, largest = colorizer._bf16_rounding(probe, colorizer._reference_ab(probe))
+    assert 0 < mean <= largest < 20
+
+
 def test_resolve_runtime():
     assert runtime.resolve_runtime("auto", "cpu") == "openvino"
     assert runtime.resolve_runtime("auto", "cuda") == "torch"
