@@ -190,7 +190,7 @@ class OpenVinoColorizer(nn.Module):
         the answer on the same probe: some models are that sensitive on a smooth probe at large shapes (the
         one shipped since the seventh session: 1.1 ab units on average at 256 x 256 in PyTorch bf16, 2.9 in
         OpenVINO bf16, while real photos at render size 256 agree with fp32 to 56 dB); OpenVINO's bf16 moved
-        it 2.4-3.4x as far as PyTorch's at the nine shapes measured (it keeps more of the network in bf16),
+        it 2.4-3.4x as far as PyTorch's at the nine shapes measured (not profiled; likely more of it in bf16),
         and a broken kernel (OpenVINO 2026.4's thin shapes) is off by far more than rounding."""
         probe = self._probe(shape)
         want = self._reference_ab(probe)
