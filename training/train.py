@@ -14,8 +14,10 @@ from __future__ import annotations
 import argparse
 import contextlib
 import math
+import multiprocessing
 import os
 import signal
+import sys
 import time
 from pathlib import Path
 
@@ -335,7 +337,13 @@ class Trainer:
             if not (cfg.val_every and self.step % cfg.val_every == 0):
                 self.run_validation(log)
         except KeyboardInterrupt:
+            # A worker that died of the same signal (one started for a new epoch can be hit before its
+            # worker_init_fn ignores it) must not break the save: PyTorch's SIGCHLD handler would raise
+            # "DataLoader worker ... is killed by signal" in the middle of torch.save (seen once in CI).
+            if hasattr(signal, "SIGCHLD"):
+                signal.signal(signal.SIGCHLD, signal.SIG_DFL)
             self.save_last()
+            _stop_workers()
             raise
         finally:
             bar.close()
@@ -343,6 +351,17 @@ class Trainer:
                 log.close()
         if self.rank == 0:
             plot_curves(self.out)
+
+
+def _stop_workers() -> None:
+    """After an interrupt: the data-loading workers ignore SIGINT and SIGTERM (below), so the SIGTERM that
+    multiprocessing sends its children at exit would not stop them and its join would wait for ever (a
+    signalled trainer hung so, now and then). Kill them instead, and wait a little for them."""
+    children = multiprocessing.active_children()
+    for child in children:
+        child.kill()
+    for child in children:
+        child.join(timeout=5)
 
 
 def _ignore_stop_signals(_worker_id: int) -> None:
@@ -365,7 +384,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"training.train: {exc}")
         return 2
     except KeyboardInterrupt:
-        print("training.train: interrupted; state saved to last.pt (continue with --resume)")
+        print("training.train: interrupted; state saved to last.pt (continue with --resume)", flush=True)
+        if __name__ == "__main__":  # the command line, not a caller in this process (tests call main())
+            # Leave at once: the state is saved and the workers are killed, and Python's exit handlers
+            # (multiprocessing joins its children and queue threads) could still wait for ever on a worker
+            # the signal caught mid-start; a signalled trainer hung so now and then.
+            sys.stderr.flush()
+            os._exit(130)
         return 130
     return 0
 
