@@ -15,6 +15,20 @@ def make_run(tmp_path, image_folder):
     return run
 
 
+def make_two_source_run(tmp_path):
+    """A run folder whose held-out photos (nearly all of them) come from two sources: 5 forest, 3 flower."""
+    from tests.conftest import natural_image
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for i in range(8):
+        natural_image(48, 64, seed=i).save(photos / f"{'forest' if i < 5 else 'flower'}_{i:03d}.jpg")
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "config.yaml").write_text(yaml.safe_dump({"data": [str(photos)], "val_fraction": 0.99, "seed": 0}))
+    return run
+
+
 def test_calibrate_chooses_a_gain_and_stores_the_render_size(tmp_path, image_folder, tiny_checkpoint, capsys):
     run = make_run(tmp_path, image_folder)
     out = tmp_path / "shipped.safetensors"
@@ -50,16 +64,9 @@ def test_render_study_measures_each_size_beside_the_grey_baseline(tmp_path, imag
 
 
 def test_source_report_groups_held_out_photos_by_name_prefix(tmp_path, tiny_checkpoint, capsys):
-    from tests.conftest import natural_image
     from training import source_report
 
-    photos = tmp_path / "photos"
-    photos.mkdir()
-    for i in range(8):
-        natural_image(48, 64, seed=i).save(photos / f"{'forest' if i < 5 else 'flower'}_{i:03d}.jpg")
-    run = tmp_path / "run"
-    run.mkdir()
-    (run / "config.yaml").write_text(yaml.safe_dump({"data": [str(photos)], "val_fraction": 0.99, "seed": 0}))
+    run = make_two_source_run(tmp_path)
     out = tmp_path / "sources.json"
     assert source_report.main(["--run", str(run), "--checkpoint", tiny_checkpoint, "--gains", "1.0", "2.0",
                                "--render-size", "64", "--json", str(out)]) == 0
@@ -96,15 +103,7 @@ def test_per_source_rule_waits_for_the_least_colourful_source():
 
 
 def test_calibrate_per_source_records_its_rule(tmp_path, tiny_checkpoint, capsys):
-    from tests.conftest import natural_image
-
-    photos = tmp_path / "photos"
-    photos.mkdir()
-    for i in range(8):
-        natural_image(48, 64, seed=i).save(photos / f"{'forest' if i < 5 else 'flower'}_{i:03d}.jpg")
-    run = tmp_path / "run"
-    run.mkdir()
-    (run / "config.yaml").write_text(yaml.safe_dump({"data": [str(photos)], "val_fraction": 0.99, "seed": 0}))
+    run = make_two_source_run(tmp_path)
     out = tmp_path / "shipped.safetensors"
     assert calibrate.main(["--run", str(run), "--checkpoint", tiny_checkpoint, "--out", str(out), "--gains", "1.0",
                            "2.0", "--per-source", "--min-source-photos", "3", "--render-size", "64"]) == 0
