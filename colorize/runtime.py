@@ -175,12 +175,17 @@ class OpenVinoColorizer(nn.Module):
         texture = torch.rand(h, w, generator=torch.Generator().manual_seed(0))
         return (20 + 40 * y + 25 * x + 15 * disc + 5 * texture).expand(n, 1, h, w).contiguous()
 
+    def _gap(self, got: torch.Tensor, want: torch.Tensor) -> torch.Tensor:
+        """|got - want| in the network's own units: the chroma gain scales its answer, and any rounding with
+        it, after the last layer."""
+        return (got - want).abs() / max(self.chroma_gain, 1.0)
+
     def _bf16_rounding(self, probe: torch.Tensor, want: torch.Tensor) -> tuple[float, float]:
         """How far PyTorch's own bf16 autocast lands from its fp32 answer on the probe (mean, largest), in the
         network's units: how much bf16 arithmetic alone moves this model's answer for this shape."""
         with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):
             got = self._reference(probe).float()
-        diff = (got - want).abs() / max(self.chroma_gain, 1.0)
+        diff = self._gap(got, want)
         return diff.mean().item(), diff.max().item()
 
     def _agrees(self, compiled, shape: tuple[int, ...], precision: str = "fp32") -> bool:
@@ -194,7 +199,7 @@ class OpenVinoColorizer(nn.Module):
         and a broken kernel (OpenVINO 2026.4's thin shapes) is off by far more than rounding."""
         probe = self._probe(shape)
         want = self._reference_ab(probe)
-        diff = (self._infer(compiled, probe) - want).abs() / max(self.chroma_gain, 1.0)
+        diff = self._gap(self._infer(compiled, probe), want)
         mean_limit, max_limit = 0.25, 5.0
         if precision == "bf16":
             pt_mean, pt_max = self._bf16_rounding(probe, want)
