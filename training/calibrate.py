@@ -37,7 +37,8 @@ from training.evaluate import image_metrics
 def held_out_files(run: Path, limit: int) -> list[Path]:
     """The validation photos of a training run (same folders, fraction and seed as it used)."""
     cfg = yaml.safe_load((run / "config.yaml").read_text())
-    _, val = run_split(cfg["data"], cfg.get("val_data"), cfg["val_fraction"], cfg["seed"])
+    _, val = run_split(cfg["data"], cfg.get("val_data"), cfg["val_fraction"], cfg["seed"],
+                       cfg.get("val_split", "shuffle"))
     return val[:limit]
 
 

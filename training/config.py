@@ -28,6 +28,7 @@ class TrainConfig:
     data: list[str] = field(default_factory=lambda: ["../shared/data/train"])
     val_data: str | None = None  # a folder; without it, val_fraction of data is held out
     val_fraction: float = 0.02
+    val_split: str = "shuffle"  # hash: by file name, stays put when photos are added (training.data.hash_split)
     val_max_images: int = 512
     epochs: int = 1
     max_steps: int | None = None  # overrides epochs when set
@@ -62,7 +63,8 @@ class TrainConfig:
     out: str = "runs/default"
     resume: bool = False
 
-    _CHOICES = {"precision": ("auto", "fp32", "bf16"), "pretrained": (None, "imagenet")}
+    _CHOICES = {"precision": ("auto", "fp32", "bf16"), "pretrained": (None, "imagenet"),
+                "val_split": ("shuffle", "hash")}
 
     def validate(self) -> TrainConfig:
         if self.pretrained == "none":

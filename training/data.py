@@ -7,6 +7,7 @@ so a resumed run sees exactly the crops the uninterrupted run would have seen.
 
 from __future__ import annotations
 
+import hashlib
 import math
 import random
 from pathlib import Path
@@ -41,13 +42,28 @@ def split_files(files: list[Path], val_fraction: float, seed: int) -> tuple[list
     return train, val
 
 
+def _name_hash(path: Path) -> float:
+    return int(hashlib.sha256(path.name.encode()).hexdigest()[:13], 16) / 16**13
+
+
+def hash_split(files: list[Path], val_fraction: float) -> tuple[list[Path], list[Path]]:
+    """Held out by a hash of the file name: a photo stays on its side when photos are added or removed.
+    The held-out list is in hash order (a random mix of sources), so its first n are a fair sample."""
+    val = sorted((f for f in files if _name_hash(f) < val_fraction), key=_name_hash)
+    held = set(val)
+    return [f for f in files if f not in held], val
+
+
 def run_split(data: list[str | Path], val_data: str | Path | None, val_fraction: float,
-              seed: int) -> tuple[list[Path], list[Path]]:
+              seed: int, split: str = "shuffle") -> tuple[list[Path], list[Path]]:
     """A run's training and held-out photos: all of ``data`` and the ``val_data`` folder when given, else
-    ``data`` split by ``val_fraction`` and ``seed`` (split_files)."""
+    ``data`` split by ``val_fraction``: ``split="hash"`` by file name (hash_split), ``"shuffle"`` by a
+    shuffle of the whole list with ``seed`` (split_files; moves when the data changes)."""
     files = list_images(data)
     if val_data:
         return files, list_images([val_data])
+    if split == "hash":
+        return hash_split(files, val_fraction)
     return split_files(files, val_fraction, seed)
 
 

@@ -131,7 +131,7 @@ class Trainer:
         self.out = Path(cfg.out)
         torch.manual_seed(cfg.seed)
 
-        train_files, val_files = run_split(cfg.data, cfg.val_data, cfg.val_fraction, cfg.seed)
+        train_files, val_files = run_split(cfg.data, cfg.val_data, cfg.val_fraction, cfg.seed, cfg.val_split)
         val_files = val_files[: cfg.val_max_images]
         self.data_info = {"train": cfg.data, "n_train": len(train_files),
                           "val": cfg.val_data or f"{cfg.val_fraction:.0%} held out of train",

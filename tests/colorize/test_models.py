@@ -7,8 +7,13 @@ from torch import nn
 from colorize.models import PretrainedWeightsUnavailable, create_model, list_models
 
 
-def test_registry_has_the_three_encoders():
-    assert {"unet_resnet18", "unet_resnet34", "unet_resnet50"} <= set(list_models())
+def test_registry_has_the_resnets_and_the_pretrained_encoders():
+    assert {"unet_resnet18", "unet_resnet34", "unet_resnet50", "unet_mobilenet_v2",
+            "unet_efficientnet_lite0", "unet_efficientnet_lite2"} <= set(list_models())
+
+
+def first_conv(model: nn.Module) -> nn.Conv2d:
+    return next(m for m in model.encoder.modules() if isinstance(m, nn.Conv2d))
 
 
 @pytest.mark.parametrize("name", list_models())
@@ -23,18 +28,20 @@ def test_forward_backward(name):
     ab.square().mean().backward()
     grads = [p.grad for p in model.parameters() if p.requires_grad]
     assert all(g is not None and torch.isfinite(g).all() for g in grads)
-    assert model.encoder.stem[0].weight.grad.abs().sum() > 0  # reaches the first layer
+    assert first_conv(model).weight.grad.abs().sum() > 0  # reaches the first layer
 
 
+@pytest.mark.parametrize("name", ["unet_resnet18", "unet_mobilenet_v2", "unet_efficientnet_lite2"])
 @pytest.mark.parametrize("size", [(1, 1), (37, 45), (20, 300)])
-def test_any_input_size(size):
-    model = create_model("unet_resnet18").eval()
+def test_any_input_size(name, size):
+    model = create_model(name).eval()
     with torch.no_grad():
         assert model(torch.rand(1, 1, *size) * 100).shape == (1, 2, *size)
 
 
-def test_starts_at_grey_baseline():
-    model = create_model("unet_resnet18").eval()
+@pytest.mark.parametrize("name", list_models())
+def test_starts_at_grey_baseline(name):
+    model = create_model(name).eval()
     with torch.no_grad():
         assert model(torch.rand(1, 1, 32, 32) * 100).abs().max() == 0
 
@@ -43,9 +50,13 @@ def test_starts_at_grey_baseline():
 def test_architecture_is_the_method(name):
     model = create_model(name)
     assert not any(isinstance(m, nn.ConvTranspose2d) for m in model.modules())
-    assert model.encoder.stem[0].in_channels == 1
-    assert all(hasattr(model.encoder, f"layer{i}") for i in range(1, 5))  # all four stages
     assert model.head.out_channels == 2
+    feats = model.encoder(torch.rand(1, 1, 64, 64) * 100)
+    assert [f.shape[-1] for f in feats] == [32, 16, 8, 4, 2]  # five taps, strides 2 ... 32
+    assert [f.shape[1] for f in feats] == list(model.encoder.channels)
+    if "resnet" in name:
+        assert model.encoder.stem[0].in_channels == 1
+        assert all(hasattr(model.encoder, f"layer{i}") for i in range(1, 5))  # all four stages
     assert model.config["name"] == name
 
 

@@ -270,3 +270,16 @@ def test_a_signal_to_the_whole_process_group_saves_the_state(tmp_path, image_fol
 def _logged_steps(out) -> int:
     path = out / "train_log.csv"
     return max(0, len(path.read_text().splitlines()) - 1) if path.exists() else 0
+
+
+def test_the_hash_split_keeps_each_photo_on_its_side_when_photos_are_added(tmp_path):
+    from training.data import hash_split
+
+    names = [tmp_path / f"photo_{i:04d}.jpg" for i in range(2000)]
+    train, val = hash_split(names, 0.1)
+    assert 150 < len(val) < 250 and not set(train) & set(val) and len(train) + len(val) == 2000
+    more = names + [tmp_path / f"new_{i:04d}.jpg" for i in range(1000)]
+    train2, val2 = hash_split(more, 0.1)
+    assert set(val) <= set(val2) and set(train) <= set(train2)  # nobody moved
+    assert val == [v for v in val2 if v in set(val)]  # hash order: the first n are a fair sample
+    assert val != sorted(val)
