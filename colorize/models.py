@@ -14,6 +14,7 @@ from collections.abc import Callable
 import torch
 import torch.nn.functional as F
 from torch import nn
+
 from colorize import lab
 from colorize.encoders import (
     PretrainedWeightsUnavailable,
