@@ -6,6 +6,9 @@ __version__ = "0.1.0"
 
 # The model shipped in the repository (models/README.md is its card).
 DEFAULT_CHECKPOINT = Path(__file__).resolve().parent.parent / "models" / "colorizer.safetensors"
+# Every model the repository ships: the model service loads them all when MODEL_CHECKPOINTS is not set,
+# and fails at start-up, naming the file, if one is missing.
+SHIPPED_CHECKPOINTS: list[Path] = [DEFAULT_CHECKPOINT]
 
 
 def resolve_device(name: str = "auto") -> str:

@@ -9,17 +9,17 @@ from flask import Flask
 
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
-    """Build the app and load its model (once per process: gunicorn calls this in each worker).
+    """Build the app and load its models (once per process: gunicorn calls this in each worker).
 
     Settings: model_service.config.DEFAULTS, overridden by environment variables of the same names,
-    overridden by ``config`` (tests pass a tiny checkpoint and small limits here). Raises
+    overridden by ``config`` (tests pass tiny checkpoints and small limits here). Raises
     ``ModelLoadError`` or ``ConfigError`` with a message that says what to fix.
     """
     from PIL import Image
 
     from model_service import api, errors, metrics
     from model_service.config import load_config
-    from model_service.predictor import Predictor
+    from model_service.registry import ModelRegistry
 
     app = Flask(__name__)
     app.request_class = api.InMemoryRequest
@@ -30,11 +30,11 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     # Pillow refuses images over 2 x MAX_IMAGE_PIXELS on its own; never below our own limit.
     Image.MAX_IMAGE_PIXELS = max(Image.MAX_IMAGE_PIXELS or 0, app.config["MAX_PIXELS"])
 
-    predictor = Predictor.from_config(app.config)
-    app.extensions["model_service"] = predictor
+    models = ModelRegistry.from_config(app.config)
+    app.extensions["model_service"] = models
     metrics.init_app(app)
     errors.init_app(app)
     app.register_blueprint(api.bp)
     if app.config["WARMUP"]:
-        predictor.start_warm_up()
+        models.start_warm_up()
     return app

@@ -13,10 +13,11 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from model_service import openapi
 from model_service.config import RENDER_SIZE_MAX, RENDER_SIZE_MIN
 from model_service.decode import load_image, open_image
-from model_service.errors import ApiError
+from model_service.errors import ApiError, error_response
 from model_service.gate import Busy
 from model_service.metrics import ServiceMetrics
-from model_service.predictor import NotReady, Predictor
+from model_service.predictor import Predictor
+from model_service.registry import ModelRegistry, UnknownModel
 
 bp = Blueprint("api", __name__)
 
@@ -45,7 +46,7 @@ class InMemoryRequest(Request):
         return io.BytesIO()
 
 
-def _predictor() -> Predictor:
+def _models() -> ModelRegistry:
     return current_app.extensions["model_service"]
 
 
@@ -85,10 +86,18 @@ def _param(name: str) -> str | None:
     return value
 
 
-def _render_size() -> int:
+def _predictor() -> Predictor:
+    """The model the request names (``model``), else the default one."""
+    try:
+        return _models().get(_param("model"))
+    except UnknownModel as exc:
+        raise ApiError(400, "unknown_model", str(exc), models=exc.names) from None
+
+
+def _render_size(predictor: Predictor) -> int:
     raw = _param("render_size")
     if raw is None or raw == "":
-        return _predictor().render_size
+        return predictor.render_size
     try:
         value = int(raw)
     except ValueError:
@@ -120,12 +129,12 @@ def _encode(image: Image.Image, name: str) -> bytes:
 @bp.post("/v1/colorize")
 def colorize_image() -> Response:
     data = _image_bytes()
-    render_size = _render_size()
+    predictor = _predictor()
+    render_size = _render_size(predictor)
     output_format = _output_format()
     probe = open_image(data, current_app.config["MAX_PIXELS"])  # 400/415/422 before queueing
     if output_format == "auto":
         output_format = AUTO_FORMATS.get(probe.format, "png")
-    predictor = _predictor()
     queued = time.perf_counter()
     try:
         # Decoding inside the slot bounds the memory and CPU that waiting requests hold.
@@ -145,6 +154,7 @@ def colorize_image() -> Response:
                **{k.removesuffix("_ms"): v for k, v in stages.items()},
                "encode": (time.perf_counter() - encode_start) * 1000}
     response = Response(body, mimetype=OUTPUT_FORMATS[output_format][1])
+    response.headers["X-Model-Name"] = predictor.name
     response.headers["X-Model-Version"] = predictor.version
     response.headers["X-Inference-Time-Ms"] = f"{inference_ms:.1f}"
     response.headers["Server-Timing"] = ", ".join(f"{k};dur={v:.1f}" for k, v in timings.items())
@@ -153,7 +163,7 @@ def colorize_image() -> Response:
 
 @bp.get("/v1/models")
 def models() -> Response:
-    return jsonify(models=[_predictor().describe()])
+    return jsonify(_models().describe())
 
 
 @bp.get("/healthz")
@@ -164,13 +174,19 @@ def healthz() -> Response:
 
 @bp.get("/readyz")
 def readyz() -> Response:
-    """200 once the model is loaded and warmed up; 503 (JSON error, Retry-After) before."""
-    predictor = _predictor()
-    if not predictor.ready:
-        raise NotReady(predictor.failure or f"the model is {predictor.state}; its warm-up has not finished")
-    return jsonify(status="ready", model=predictor.name, version=predictor.version)
+    """200 once every model is loaded and warmed up; 503 (JSON error, Retry-After) before. Both say each
+    model's state in ``models``."""
+    models = _models()
+    if not models.ready:
+        waiting = [p for p in models.predictors.values() if not p.ready]
+        message = "; ".join(f"{p.name}: {p.failure or f'{p.state}, its warm-up has not finished'}" for p in waiting)
+        return error_response(503, "not_ready", f"not every model is ready ({message})", models=models.states())
+    default = models.default
+    return jsonify(status="ready", model=default.name, version=default.version, models=models.states())
 
 
 @bp.get("/openapi.json")
 def openapi_document() -> Response:
-    return jsonify(openapi.document(current_app.config, _predictor().version, _predictor().render_size))
+    models = _models()
+    return jsonify(openapi.document(current_app.config, models.names, models.default_name,
+                                    models.default.render_size))

@@ -11,13 +11,17 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
-from colorize import DEFAULT_CHECKPOINT
+from colorize import SHIPPED_CHECKPOINTS
 
 RENDER_SIZE_MIN = 64
 RENDER_SIZE_MAX = 1024
 
 DEFAULTS: dict[str, Any] = {
-    "MODEL_CHECKPOINT": str(DEFAULT_CHECKPOINT),
+    # Comma-separated checkpoints, each loaded at start-up. Empty: MODEL_CHECKPOINT, else the shipped models
+    # (colorize.SHIPPED_CHECKPOINTS). load_config turns it into a list of paths.
+    "MODEL_CHECKPOINTS": "",
+    "MODEL_CHECKPOINT": "",  # the one-model setting of earlier releases, still honoured (see checkpoint_paths)
+    "MODEL_DEFAULT": "",  # the model a request that names none gets; empty: the first checkpoint's
     "MODEL_DEVICE": "auto",  # auto | cpu | cuda | cuda:N
     "MODEL_PRECISION": "auto",  # auto | fp32 | bf16
     # auto: OpenVINO on a CPU where it is installed (1.6-2.7x PyTorch's fastest path in benchmarks/RESULTS.md),
@@ -92,15 +96,34 @@ def openmp_environment(env: Mapping[str, str] | None = None) -> dict[str, str]:
     return {"OMP_WAIT_POLICY": "PASSIVE"}
 
 
+def checkpoint_paths(config: Mapping[str, Any]) -> list[str]:
+    """MODEL_CHECKPOINTS (a comma-separated string or a list), else MODEL_CHECKPOINT alone, else the shipped
+    models. Paths are not checked here: the model registry names any that is missing."""
+    raw = config["MODEL_CHECKPOINTS"]
+    paths = raw.split(",") if isinstance(raw, str) else [str(p) for p in raw]
+    paths = [p.strip() for p in paths if p.strip()]
+    if paths:
+        return paths
+    if str(config["MODEL_CHECKPOINT"]).strip():
+        return [str(config["MODEL_CHECKPOINT"]).strip()]
+    return [str(p) for p in SHIPPED_CHECKPOINTS]
+
+
 def load_config(env: Mapping[str, str] | None = None, overrides: Mapping[str, Any] | None = None
                 ) -> dict[str, Any]:
-    """DEFAULTS, then the environment, then ``overrides``; validated."""
+    """DEFAULTS, then the environment, then ``overrides``; validated. MODEL_CHECKPOINTS comes out as a list."""
     env = os.environ if env is None else env
     config = dict(DEFAULTS)
     for name, default in DEFAULTS.items():
         if name in env:
             config[name] = _parse(name, env[name], default)
-    config.update(overrides or {})
+    overrides = dict(overrides or {})
+    if "MODEL_CHECKPOINT" in overrides and "MODEL_CHECKPOINTS" not in overrides:
+        # A later layer's single checkpoint replaces an earlier layer's list (a test's override, say).
+        overrides["MODEL_CHECKPOINTS"] = ""
+    config.update(overrides)
+    config["MODEL_CHECKPOINTS"] = checkpoint_paths(config)
+    config["MODEL_DEFAULT"] = str(config["MODEL_DEFAULT"]).strip()
     for name, choices in _CHOICES.items():
         if config[name] not in choices:
             raise ConfigError(f"{name}={config[name]!r}: choose one of {', '.join(choices)}")

@@ -7,6 +7,7 @@ ApiError for request problems); this module is the one place they become status 
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from flask import Flask, Response, current_app, jsonify
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
@@ -29,16 +30,18 @@ _STATUS: list[tuple[type[Exception], int, str]] = [
 
 
 class ApiError(Exception):
-    """A problem with the request itself (a missing field, a bad parameter, a wrong content type)."""
+    """A problem with the request itself (a missing field, a bad parameter, a wrong content type).
 
-    def __init__(self, status: int, code: str, message: str):
+    ``details`` join code and message in the error object (unknown_model: ``models``, the valid names)."""
+
+    def __init__(self, status: int, code: str, message: str, **details: Any):
         super().__init__(message)
-        self.status, self.code, self.message = status, code, message
+        self.status, self.code, self.message, self.details = status, code, message, details
 
 
-def error_response(status: int, code: str, message: str) -> Response:
-    """The JSON error body every failure uses."""
-    response = jsonify(error={"code": code, "message": message})
+def error_response(status: int, code: str, message: str, **details: Any) -> Response:
+    """The JSON error body every failure uses: ``{"error": {"code", "message", **details}}``."""
+    response = jsonify(error={"code": code, "message": message, **details})
     response.status_code = status
     if status == 503:
         response.headers["Retry-After"] = str(current_app.config["RETRY_AFTER"])
@@ -46,7 +49,7 @@ def error_response(status: int, code: str, message: str) -> Response:
 
 
 def _api_error(exc: ApiError) -> Response:
-    return error_response(exc.status, exc.code, exc.message)
+    return error_response(exc.status, exc.code, exc.message, **exc.details)
 
 
 def _known_error(exc: Exception) -> Response:

@@ -50,9 +50,9 @@ def on_starting(server):
 
 
 def post_worker_init(worker):
-    # create_app() started the warm-up inference in a thread; accept connections once it is done.
-    predictor = getattr(worker.wsgi, "extensions", {}).get("model_service")
-    thread = getattr(predictor, "warm_up_thread", None)
+    # create_app() started the models' warm-up inferences in a thread; accept connections once it is done.
+    models = getattr(worker.wsgi, "extensions", {}).get("model_service")
+    thread = getattr(models, "warm_up_thread", None)
     if thread is not None:
         thread.join()
 

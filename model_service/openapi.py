@@ -25,13 +25,18 @@ def _json(description: str, schema: dict[str, Any]) -> dict[str, Any]:
     return {"description": description, "content": {"application/json": {"schema": schema}}}
 
 
-def document(config: Mapping[str, Any], model_version: str, default_render_size: int) -> dict[str, Any]:
-    """The API description; limits come from ``config`` so it says what this instance enforces."""
+def document(config: Mapping[str, Any], model_names: list[str], default_model: str,
+             default_render_size: int) -> dict[str, Any]:
+    """The API description; limits and model names come from this instance, so it says what it enforces."""
     max_bytes, max_pixels = config["MAX_UPLOAD_BYTES"], config["MAX_PIXELS"]
     render_size = {"type": "integer", "minimum": RENDER_SIZE_MIN, "maximum": RENDER_SIZE_MAX,
                    "default": default_render_size,
                    "description": "short side, in pixels, at which the network runs; the colour it predicts "
-                                  "is up-sampled onto the input's full-resolution lightness"}
+                                  "is up-sampled onto the input's full-resolution lightness. Default: the "
+                                  "model's own (this is the default model's)"}
+    model = {"type": "string", "enum": model_names, "default": default_model,
+             "description": "the model to colorize with (GET /v1/models lists them); default: "
+                            f"{default_model}. An unknown name is a 400 unknown_model listing the names"}
     fmt = {"type": "string", "enum": ["auto", "png", "jpeg", "jpg", "webp"], "default": "auto",
            "description": "output format: auto (the default) answers a JPEG upload as JPEG, a WebP as WebP "
                           "and anything else as PNG; 'jpg' = 'jpeg'; JPEG drops an alpha channel"}
@@ -50,6 +55,7 @@ def document(config: Mapping[str, Any], model_version: str, default_render_size:
         "parameters": [
             {"name": "render_size", "in": "query", "schema": render_size},
             {"name": "format", "in": "query", "schema": fmt},
+            {"name": "model", "in": "query", "schema": model},
         ],
         "requestBody": {"required": True, "content": {
             "image/*": {"schema": {"type": "string", "format": "binary"}},
@@ -57,13 +63,14 @@ def document(config: Mapping[str, Any], model_version: str, default_render_size:
             "multipart/form-data": {"schema": {
                 "type": "object", "required": ["image"],
                 "properties": {"image": {"type": "string", "format": "binary"},
-                               "render_size": render_size, "format": fmt},
+                               "render_size": render_size, "format": fmt, "model": model},
                 "description": "query parameters take precedence over these form fields"}},
         }},
         "responses": {
             "200": {
                 "description": "the colorized image",
                 "headers": {
+                    "X-Model-Name": {"schema": {"type": "string"}, "description": "the model that colorized it"},
                     "X-Model-Version": {"schema": {"type": "string"},
                                         "description": "the checkpoint's version, else its sha256 prefix"},
                     "X-Inference-Time-Ms": {"schema": {"type": "number"},
@@ -79,7 +86,7 @@ def document(config: Mapping[str, Any], model_version: str, default_render_size:
             "400": _error("No image, more than one, an empty or corrupt image (a known format whose data is "
                           "broken or truncated), or a bad parameter.",
                           ["missing_image", "too_many_images", "empty_image", "corrupt_image",
-                           "invalid_render_size", "invalid_format"]),
+                           "invalid_render_size", "invalid_format", "unknown_model"]),
             "413": _error(f"The request body is larger than {max_bytes} bytes.", ["payload_too_large"]),
             "415": _error("The Content-Type is not image/*, application/octet-stream or multipart/form-data, "
                           f"or the bytes are not an image in an accepted format ({accepted}).",
@@ -89,19 +96,22 @@ def document(config: Mapping[str, Any], model_version: str, default_render_size:
             "503": not_ready,
         },
     }
-    models_schema = {"type": "object", "properties": {
-        "models": {"type": "array", "items": {"$ref": "#/components/schemas/Model"}}}}
+    models_schema = {"type": "object", "required": ["models", "default"], "properties": {
+        "models": {"type": "array", "items": {"$ref": "#/components/schemas/Model"}},
+        "default": {"type": "string", "enum": model_names,
+                    "description": "the model a request that names none gets"}}}
     text = {"text/plain": {"schema": {"type": "string"}}}
     paths = {
         "/v1/colorize": {"post": colorize_op},
         "/v1/models": {"get": {
-            "summary": "The served model: name, version, architecture, training data, metrics, and how "
-                       "this worker runs it",
-            "responses": {"200": _json("the model", models_schema)}}},
+            "summary": "The served models: name, version, architecture, training data, metrics, how this "
+                       "worker runs each, and which is the default",
+            "responses": {"200": _json("the models", models_schema)}}},
         "/healthz": {"get": {"summary": "Liveness: the process answers",
                              "responses": {"200": _json("alive", {"type": "object"})}}},
         "/readyz": {"get": {
-            "summary": "Readiness: the model is loaded and its warm-up inference done",
+            "summary": "Readiness: every model is loaded and its warm-up inference done (`models`: each "
+                       "one's state)",
             "responses": {"200": _json("ready", {"type": "object"}),
                           "503": _error("Not ready yet, or the warm-up failed.", ["not_ready"],
                                         retry_after=True)}}},
@@ -114,12 +124,17 @@ def document(config: Mapping[str, Any], model_version: str, default_render_size:
     schemas = {
         "Error": {"type": "object", "required": ["error"], "properties": {"error": {
             "type": "object", "required": ["code", "message"],
-            "properties": {"code": {"type": "string"}, "message": {"type": "string"}}}}},
-        "Model": {"type": "object", "required": ["name", "version", "architecture"], "properties": {
-            "name": {"type": "string"}, "version": {"type": "string"}, "architecture": {"type": "object"},
+            "properties": {"code": {"type": "string"}, "message": {"type": "string"},
+                           "models": {"type": ["array", "object"],
+                                      "description": "unknown_model: the valid names; not_ready: each "
+                                                     "model's state"}}}}},
+        "Model": {"type": "object", "required": ["name", "version", "architecture", "default"], "properties": {
+            "name": {"type": "string"}, "version": {"type": "string"}, "default": {"type": "boolean"},
+            "architecture": {"type": "object"},
             "training": {"type": "object"}, "metrics": {"type": "object"}, "metadata": {"type": "object"},
             "serving": {"type": "object"}}},
     }
     info = {"title": "colorize model service", "version": __version__,
-            "description": f"Colorization of black-and-white photos; model version {model_version}."}
+            "description": f"Colorization of black-and-white photos; models: {', '.join(model_names)} "
+                           f"(default: {default_model})."}
     return {"openapi": "3.1.0", "info": info, "paths": paths, "components": {"schemas": schemas}}

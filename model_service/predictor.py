@@ -23,6 +23,8 @@ from model_service.gate import InferenceGate
 log = logging.getLogger(__name__)
 
 _BF16_CPU_FLAGS = {"amx_bf16", "avx512_bf16"}
+CHECKPOINT_FIX = ("Set MODEL_CHECKPOINTS (comma-separated; or MODEL_CHECKPOINT for one) to colorize checkpoints "
+                  "(.safetensors files written by colorize.checkpoint.save_model)")
 
 
 class ModelLoadError(RuntimeError):
@@ -54,6 +56,11 @@ def resolve_precision(requested: str, device: str) -> str:
     return "bf16" if cpu_flags() & _BF16_CPU_FLAGS else "fp32"
 
 
+def model_name(metadata: dict[str, Any]) -> str:
+    """A checkpoint's name in the API: its metadata's "model_name", else its architecture's name."""
+    return str(metadata.get("model_name") or (metadata.get("architecture") or {}).get("name") or "")
+
+
 def prepare_model(model: torch.nn.Module, channels_last: bool, precision: str = "fp32") -> torch.nn.Module:
     """channels_last weights when asked (oneDNN and cuDNN run NHWC convolutions faster).
 
@@ -77,9 +84,10 @@ class Predictor:
         self.warm_up_thread: threading.Thread | None = None
 
     @classmethod
-    def from_config(cls, config: dict[str, Any]) -> Predictor:
-        """Load the checkpoint the config names onto its device; raise ModelLoadError with the fix."""
-        path = config["MODEL_CHECKPOINT"]
+    def from_config(cls, config: dict[str, Any], path: str, gate: InferenceGate | None = None) -> Predictor:
+        """Load the checkpoint at ``path`` onto the config's device; raise ModelLoadError with the fix.
+
+        ``gate``: shared by all of a worker's models (one inference at a time across them); else a new one."""
         try:
             device = resolve_device(config["MODEL_DEVICE"])
         except RuntimeError as exc:
@@ -88,10 +96,9 @@ class Predictor:
         try:
             model, metadata = load_model(path, device=device)
         except CheckpointError as exc:
-            raise ModelLoadError(f"{exc}. Set MODEL_CHECKPOINT to a colorize checkpoint "
-                                 "(a .safetensors file written by colorize.checkpoint.save_model)") from exc
-        gate = InferenceGate(config["MAX_CONCURRENT_INFERENCES"], config["MAX_QUEUE"],
-                             config["QUEUE_TIMEOUT"])
+            raise ModelLoadError(f"{exc}. {CHECKPOINT_FIX}") from exc
+        gate = gate or InferenceGate(config["MAX_CONCURRENT_INFERENCES"], config["MAX_QUEUE"],
+                                     config["QUEUE_TIMEOUT"])
         precision = resolve_precision(config["MODEL_PRECISION"], device)
         try:
             runtime = resolve_runtime(config["MODEL_RUNTIME"], device)
@@ -118,7 +125,7 @@ class Predictor:
 
     @property
     def name(self) -> str:
-        return str(self.metadata.get("name") or Path(self.checkpoint).stem)
+        return model_name(self.metadata) or Path(self.checkpoint).stem
 
     @property
     def version(self) -> str:

@@ -12,12 +12,12 @@ import torch
 from PIL import Image
 
 
-def random_colour_model(name: str = "unet_resnet18", seed: int = 0):
+def random_colour_model(name: str = "unet_resnet18", seed: int = 0, **config):
     """A model whose head is random (not zero), so it predicts visible colour."""
     from colorize.models import create_model
 
     torch.manual_seed(seed)
-    model = create_model(name)
+    model = create_model(name, **config)
     with torch.no_grad():
         model.head.weight.normal_(0.0, 0.05)
         model.head.bias.uniform_(-0.2, 0.2)
@@ -31,6 +31,22 @@ def tiny_checkpoint(tmp_path_factory) -> str:
 
     path = tmp_path_factory.mktemp("ckpt") / "tiny.safetensors"
     save_model(random_colour_model(), path, {"training": {"data": "none (random weights, for tests)"}},
+               dtype=torch.float16)
+    return str(path)
+
+
+SECOND_MODEL = "tiny-b"  # second_checkpoint's name (tiny_checkpoint's is its architecture's, unet_resnet18)
+
+
+@pytest.fixture(scope="session")
+def second_checkpoint(tmp_path_factory) -> str:
+    """Another random-weight model, with other weights and a narrower decoder, named by its metadata's
+    "model_name": served beside tiny_checkpoint, it colours a photo differently."""
+    from colorize.checkpoint import save_model
+
+    path = tmp_path_factory.mktemp("ckpt") / "tiny-b.safetensors"
+    model = random_colour_model(seed=1, decoder_channels=(128, 64, 32, 16, 16))
+    save_model(model, path, {"model_name": SECOND_MODEL, "training": {"data": "none (random weights, for tests)"}},
                dtype=torch.float16)
     return str(path)
 

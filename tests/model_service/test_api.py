@@ -182,7 +182,7 @@ def test_readyz_is_503_until_the_warm_up_is_done(make_app):
 
 def test_a_failed_warm_up_keeps_readyz_503(make_app):
     app = make_app(warm=False)
-    predictor = app.extensions["model_service"]
+    predictor = app.extensions["model_service"].default
     predictor.model = None  # the warm-up inference will raise
     predictor.warm_up()
     response = app.test_client().get("/readyz")
@@ -265,7 +265,7 @@ def test_the_default_render_size_is_the_checkpoint_s_own(tmp_path, monkeypatch):
     save_model(random_colour_model(), path, {"render_size": 96})
     for setting, expected in ((0, 96), (80, 80)):
         app = create_app({"MODEL_CHECKPOINT": str(path), "DEFAULT_RENDER_SIZE": setting, "WARMUP": False})
-        predictor = app.extensions["model_service"]
+        predictor = app.extensions["model_service"].default
         predictor.warm_up()
         seen, real = [], predictor.colorize
 

@@ -66,10 +66,10 @@ def test_auto_precision_follows_the_cpu(flags, expected, monkeypatch):
 
 def test_settings_reach_the_model(make_app):
     served = make_app(MODEL_RUNTIME="torch", MODEL_PRECISION="fp32", MODEL_CHANNELS_LAST=False
-                      ).extensions["model_service"]
+                      ).extensions["model_service"].default
     assert served.precision == "fp32" and not served.channels_last and served.runtime == "torch"
     served = make_app(MODEL_RUNTIME="torch", MODEL_PRECISION="bf16", MODEL_CHANNELS_LAST=True
-                      ).extensions["model_service"]
+                      ).extensions["model_service"].default
     weight = served.model.encoder.layer1[0].conv1.weight
     assert served.precision == "bf16" and weight.is_contiguous(memory_format=torch.channels_last)
 
@@ -78,10 +78,10 @@ def test_settings_reach_the_model(make_app):
 def test_auto_runtime_is_openvino_on_the_cpu_and_both_runtimes_answer_alike(make_app, photo):
     from PIL import ImageChops
 
-    served = make_app().extensions["model_service"]
+    served = make_app().extensions["model_service"].default
     assert served.runtime == "openvino" and isinstance(served.model, runtime.OpenVinoColorizer)
     assert served.describe()["serving"]["runtime"] == "openvino"
-    torch_served = make_app(MODEL_RUNTIME="torch").extensions["model_service"]
+    torch_served = make_app(MODEL_RUNTIME="torch").extensions["model_service"].default
     grey = photo.convert("L")
     with served.slot():
         a, _ = served.colorize(grey, 64)
