@@ -14,6 +14,7 @@ from middleware.uploads import (
     UploadError,
     content_disposition,
     extension_for,
+    parse_model,
     parse_options,
     read_upload,
 )
@@ -24,7 +25,10 @@ RAW_MEDIA_TYPES = ("image/", "application/octet-stream")  # the body is the imag
 
 @bp.post("/api/colorize")
 def colorize() -> Response:
-    """Multipart field ``image`` (one file), or the image as the body; answers the colorized image as a download."""
+    """Multipart field ``image`` (one file), or the image as the body; answers the colorized image as a download.
+
+    ``model`` (form field or query parameter) picks one of the model service's models; an unknown name is the
+    service's 400, passed on with the list of names."""
     if request.mimetype.startswith(RAW_MEDIA_TYPES):
         upload = _raw_upload()
         options = request.args
@@ -36,12 +40,13 @@ def colorize() -> Response:
                           f"Content-Type {request.mimetype!r} cannot carry an image: send a multipart/form-data "
                           "form with the file field 'image', or the image itself as the body (image/*).")
     render_size, output_format = parse_options(options)
-    result = current_client().colorize(upload.data, upload.content_type, render_size, output_format)
+    result = current_client().colorize(upload.data, upload.content_type, render_size, output_format,
+                                       parse_model(options))
     response = Response(result.data, mimetype=result.content_type)
     response.headers["Content-Disposition"] = content_disposition(
         upload.filename, extension_for(result.content_type))
     response.headers["Cache-Control"] = "no-store"
-    for header, value in (("X-Model-Version", result.model_version),
+    for header, value in (("X-Model-Name", result.model_name), ("X-Model-Version", result.model_version),
                           ("X-Inference-Time-Ms", result.inference_ms)):
         if value:
             response.headers[header] = value
@@ -50,7 +55,9 @@ def colorize() -> Response:
 
 @bp.get("/api/model")
 def model() -> Response:
-    """The model service's checkpoint metadata (architecture, version, training data, metrics)."""
+    """The model service's ``GET /v1/models``: ``models``, every model's metadata (name, version, architecture,
+    training data, metrics, ``default``: true or false), and ``default``, the name a request without
+    ``model`` gets."""
     return jsonify(current_client().model_info())
 
 

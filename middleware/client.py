@@ -16,6 +16,11 @@ import requests
 from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
 
 RETRY_AFTER = "5"  # seconds, when the service is unreachable or did not say (a restart takes a few)
+# The upload page's model list changes only when the service restarts with other settings: ask it again
+# after this many seconds. A failed ask is remembered for less, so that the page does not wait for an
+# unreachable service on every visit, yet shows the choice soon after the service is back.
+MODELS_MAX_AGE = 30.0
+MODELS_FAILURE_MAX_AGE = 5.0
 
 
 class ModelServiceError(Exception):
@@ -25,12 +30,13 @@ class ModelServiceError(Exception):
     code = "bad_gateway"
 
     def __init__(self, message: str, status: int | None = None, code: str | None = None,
-                 retry_after: str | None = None):
+                 retry_after: str | None = None, details: dict | None = None):
         super().__init__(message)
         self.message = message
         self.status = status or self.status
         self.code = code or self.code
         self.retry_after = retry_after
+        self.details = details or {}  # passed on in the error object (unknown_model: "models", the names)
 
 
 class ModelServiceUnavailable(ModelServiceError):
@@ -57,6 +63,7 @@ class ColorizedImage:
     content_type: str
     model_version: str | None = None
     inference_ms: str | None = None
+    model_name: str | None = None
 
 
 def _is_connect_failure(exc: requests.ConnectionError) -> bool:
@@ -79,11 +86,15 @@ class ModelServiceClient:
         self.unreachable_budget = unreachable_budget
         self.backoff = backoff
         self.session = session or requests.Session()
+        self._models: tuple[float, dict | ModelServiceError] | None = None  # (expiry, answer or failure)
 
     def colorize(self, image: bytes, content_type: str, render_size: int | None = None,
-                 output_format: str | None = None) -> ColorizedImage:
-        """Send one image; return the colorized image (same size) or raise a ModelServiceError."""
-        params = {k: v for k, v in (("render_size", render_size), ("format", output_format)) if v}
+                 output_format: str | None = None, model: str | None = None) -> ColorizedImage:
+        """Send one image; return the colorized image (same size) or raise a ModelServiceError.
+
+        ``model``: a name from ``GET /v1/models``; None: the service's default."""
+        options = (("render_size", render_size), ("format", output_format), ("model", model))
+        params = {k: v for k, v in options if v}
         response = self._request("POST", "/v1/colorize", params=params, data=image,
                                  headers={"Content-Type": content_type})
         self._raise_for_status(response)
@@ -92,6 +103,7 @@ class ModelServiceClient:
             content_type=response.headers.get("Content-Type", "application/octet-stream"),
             model_version=response.headers.get("X-Model-Version"),
             inference_ms=response.headers.get("X-Inference-Time-Ms"),
+            model_name=response.headers.get("X-Model-Name"),
         )
 
     def model_info(self) -> dict:
@@ -102,6 +114,28 @@ class ModelServiceClient:
             return response.json()
         except ValueError as exc:
             raise ModelServiceError("The model service sent model metadata that is not JSON.") from exc
+
+    def models(self) -> dict:
+        """``GET /v1/models`` for the upload page, reused for MODELS_MAX_AGE seconds; asked with the probes'
+        short read timeout, since a page waits for it."""
+        now = time.monotonic()
+        if self._models is not None and now < self._models[0]:
+            answer = self._models[1]
+            if isinstance(answer, ModelServiceError):
+                raise ModelServiceUnavailable(answer.message, retry_after=RETRY_AFTER)
+            return answer
+        try:
+            response = self._request("GET", "/v1/models", read_timeout=self.unreachable_budget)
+            self._raise_for_status(response)
+            try:
+                answer = response.json()
+            except ValueError as exc:
+                raise ModelServiceError("The model service sent a model list that is not JSON.") from exc
+        except ModelServiceError as exc:
+            self._models = (now + MODELS_FAILURE_MAX_AGE, exc)
+            raise
+        self._models = (now + MODELS_MAX_AGE, answer)
+        return answer
 
     def is_ready(self) -> bool:
         """Whether the model service says it is loaded and warmed up (``GET /readyz``)."""
@@ -148,7 +182,7 @@ class ModelServiceClient:
     def _raise_for_status(response: requests.Response) -> None:
         if response.ok:
             return
-        message, code = _error_of(response)
+        message, code, details = _error_of(response)
         retry_after = response.headers.get("Retry-After")
         if response.status_code == 503:
             raise ModelServiceUnavailable(
@@ -156,18 +190,21 @@ class ModelServiceClient:
                 code=code, retry_after=retry_after or RETRY_AFTER)
         if 400 <= response.status_code < 500:
             raise ModelServiceRejected(message or "The colorization service could not use this image.",
-                                       status=response.status_code, code=code or "rejected")
+                                       status=response.status_code, code=code or "rejected", details=details)
         raise ModelServiceError(
             f"The colorization service failed (HTTP {response.status_code}). Please try again.")
 
 
-def _error_of(response: requests.Response) -> tuple[str | None, str | None]:
-    """The ``{"error": {"code", "message"}}`` of a model-service error response, if it has one."""
+def _error_of(response: requests.Response) -> tuple[str | None, str | None, dict]:
+    """The ``{"error": {"code", "message"}}`` of a model-service error response, if it has one, and the
+    details worth passing on: an unknown model's ``models``, the names the user may choose from."""
     try:
         error = response.json().get("error") or {}
-        return error.get("message"), error.get("code")
+        models = error.get("models")
+        details = {"models": models} if isinstance(models, list) and all(isinstance(m, str) for m in models) else {}
+        return error.get("message"), error.get("code"), details
     except (ValueError, AttributeError):
-        return None, None
+        return None, None, {}
 
 
 def current_client() -> ModelServiceClient:

@@ -37,10 +37,11 @@ def too_large_message() -> str:
     return f"That file is too large. Photos up to {limit / 1_000_000:g} MB are accepted."
 
 
-def error_response(status: int, code: str, message: str, retry_after: str | None = None) -> Response:
-    """The API's ``{"error": {"code", "message"}}`` or the HTML error page, by the request's path."""
+def error_response(status: int, code: str, message: str, retry_after: str | None = None,
+                   details: dict | None = None) -> Response:
+    """The API's ``{"error": {"code", "message", **details}}`` or the HTML error page, by the request's path."""
     if wants_json():
-        response = jsonify(error={"code": code, "message": message})
+        response = jsonify(error={"code": code, "message": message, **(details or {})})
     else:
         title = TITLES.get(status, "That did not work")
         response = Response(render_template("error.html", status=status, title=title, message=message))
@@ -64,7 +65,7 @@ def _http_error(exc: HTTPException) -> Response:
 
 def _model_service_error(exc: ModelServiceError) -> Response:
     current_app.logger.warning("model service: %s (%s)", exc.code, exc.__cause__ or exc.message)
-    return error_response(exc.status, exc.code, exc.message, exc.retry_after)
+    return error_response(exc.status, exc.code, exc.message, exc.retry_after, exc.details)
 
 
 def _upload_error(exc: UploadError) -> Response:

@@ -1,12 +1,39 @@
-"""The model card shown on the about page, from the model service's ``GET /v1/models``."""
+"""The models' cards on the about page and the upload page's choice, from the model service's ``GET /v1/models``
+(``{"models": [entry, ...], "default": name}``; a service before several models answered one entry)."""
 
 from __future__ import annotations
 
 
+def model_entries(info: dict) -> list[dict]:
+    """Every model's entry in a ``GET /v1/models`` answer."""
+    if isinstance(info.get("models"), list):
+        return [entry for entry in info["models"] if isinstance(entry, dict)]
+    return [info] if info else []
+
+
+def model_choices(info: dict) -> tuple[list[str], str | None]:
+    """The models' names, in the service's order, and the one a request without ``model`` gets."""
+    entries = model_entries(info)
+    names = [str(entry["name"]) for entry in entries if entry.get("name")]
+    if info.get("default") in names:
+        return names, info["default"]
+    flagged = [str(entry["name"]) for entry in entries if entry.get("default") is True and entry.get("name")]
+    return names, (flagged or names or [None])[0]
+
+
+def model_cards(info: dict) -> list[dict]:
+    """A card per model, the default one first (it is the one a photo gets unless another is chosen)."""
+    _, default = model_choices(info)
+    cards = [{**model_card(entry), "default": entry.get("name") == default} for entry in model_entries(info)]
+    return sorted(cards, key=lambda card: not card["default"])
+
+
 def model_card(info: dict) -> dict:
-    """The few facts a person wants from ``GET /v1/models`` (``{"models": [entry]}`` or one entry)."""
-    if isinstance(info.get("models"), list) and info["models"]:
-        info = info["models"][0]
+    """The few facts a person wants about one model: its entry, or the default one of a whole answer."""
+    entries = model_entries(info)
+    if "models" in info and entries:
+        _, default = model_choices(info)
+        info = next((entry for entry in entries if entry.get("name") == default), entries[0])
     meta = info.get("metadata") if isinstance(info.get("metadata"), dict) else {}
 
     def pick(key: str):

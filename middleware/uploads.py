@@ -93,6 +93,12 @@ def parse_options(values: MultiDict) -> tuple[int | None, str | None]:
     return render_size, "jpeg" if output_format == "jpg" else output_format
 
 
+def parse_model(values: MultiDict) -> str | None:
+    """``model``: a name from the model service's list, passed on as it is (the service says which names it
+    knows); empty or absent: None, the service's default."""
+    return (values.get("model") or "").strip() or None
+
+
 def extension_for(content_type: str) -> str:
     """The file extension for an image MIME type the model service answered with."""
     return next((ext for mime, ext in FORMATS.values() if mime == content_type.split(";")[0]), "png")

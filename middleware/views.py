@@ -12,12 +12,13 @@ from middleware.client import (
     ModelServiceUnavailable,
     current_client,
 )
-from middleware.model_card import model_card
+from middleware.model_card import model_cards, model_choices
 from middleware.uploads import (
     RENDER_SIZES,
     UploadError,
     download_name,
     extension_for,
+    parse_model,
     parse_options,
     read_upload,
 )
@@ -26,8 +27,16 @@ bp = Blueprint("views", __name__)
 
 
 def _page_context() -> dict:
+    """The upload form's settings, and its choice of model: the service's models (none when it cannot say,
+    then the form sends none and the service's default applies), the one sent last or else the default."""
+    try:
+        models, default_model = model_choices(current_client().models())
+    except ModelServiceError:
+        models, default_model = [], None
+    chosen = request.form.get("model")
     return {"render_sizes": RENDER_SIZES, "max_bytes": current_app.config["MAX_CONTENT_LENGTH"],
-            "max_files": current_app.config["MAX_FILES_PER_FORM"]}
+            "max_files": current_app.config["MAX_FILES_PER_FORM"], "models": models,
+            "default_model": default_model, "chosen_model": chosen if chosen in models else default_model}
 
 
 @bp.get("/")
@@ -44,6 +53,7 @@ def colorize() -> tuple[str, int]:
     results, failures = [], []
     try:
         render_size, output_format = parse_options(request.form)
+        model = parse_model(request.form)
         if not files:
             raise UploadError(400, "missing_image", "No image was uploaded. Choose a photo and try again.")
     except UploadError as exc:
@@ -53,7 +63,8 @@ def colorize() -> tuple[str, int]:
             if failures and isinstance(failures[-1], (ModelServiceUnavailable, ModelServiceTimeout)):
                 raise failures[-1]  # the next files would wait for the same answer
             upload = read_upload(file)
-            result = current_client().colorize(upload.data, upload.content_type, render_size, output_format)
+            result = current_client().colorize(upload.data, upload.content_type, render_size, output_format,
+                                               model)
         except (UploadError, ModelServiceError) as exc:
             failures.append(exc)
             results.append({"name": file.filename, "error": exc.message})
@@ -64,6 +75,7 @@ def colorize() -> tuple[str, int]:
             "colorized": _data_uri(result.data, result.content_type),
             "download_name": download_name(upload.filename, extension_for(result.content_type)),
             "model_version": result.model_version,
+            "model_name": result.model_name,
         })
     results += [{"name": file.filename, "error": f"Not colorized: at most {limit} photos are colorized per "
                                                  "upload. Please send this one again."} for file in skipped]
@@ -75,14 +87,14 @@ def colorize() -> tuple[str, int]:
 
 @bp.get("/about")
 def about() -> str:
-    """How to call the API, and the card of the model that is serving right now."""
-    card, error = None, None
+    """How to call the API, and the cards of the models that are serving right now."""
+    cards, error = [], None
     try:
-        card = model_card(current_client().model_info())
+        cards = model_cards(current_client().model_info())
     except ModelServiceError as exc:
         error = exc.message
     api_url = request.url_root.rstrip("/") + url_for("api.colorize")
-    return render_template("about.html", card=card, error=error, api_url=api_url)
+    return render_template("about.html", cards=cards, error=error, api_url=api_url)
 
 
 def _data_uri(data: bytes, content_type: str) -> str:

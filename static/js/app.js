@@ -13,6 +13,8 @@
   const gallery = document.getElementById("gallery");
   const template = document.getElementById("card-template");
   const inlineError = document.getElementById("inline-error");
+  // Absent when the model service serves one model (or could not be asked): the service's default applies.
+  const modelSelect = form.querySelector('select[name="model"]');
   const apiUrl = form.dataset.api;
   const maxBytes = Number(form.dataset.maxBytes);
   const queue = [];
@@ -98,7 +100,8 @@
       card.retry.hidden = true;
       return;
     }
-    card.options = { render_size: option("render_size"), format: option("format") };
+    card.options = { render_size: option("render_size"), format: option("format"),
+                     model: modelSelect ? modelSelect.value : "" };
     setState(card, "queued", "Waiting…");
     queue.push(card);
     pump();
@@ -117,6 +120,7 @@
       body.append("image", card.file, card.file.name || "pasted.png");
       body.append("render_size", card.options.render_size);
       body.append("format", card.options.format);
+      if (card.options.model) body.append("model", card.options.model);
       const xhr = new XMLHttpRequest();
       xhr.open("POST", apiUrl);
       xhr.responseType = "blob";
@@ -157,9 +161,11 @@
     const ms = Number(xhr.getResponseHeader("X-Inference-Time-Ms"));
     const size = `${card.before.naturalWidth} × ${card.before.naturalHeight}`;
     const took = ms ? ` in ${(ms / 1000).toFixed(1)} s` : "";
+    const model = xhr.getResponseHeader("X-Model-Name") || "";
+    card.el.dataset.model = model;
     card.range.value = 50;
     card.compare.style.setProperty("--pos", "50%");
-    setState(card, "done", `${size} · colorized${took}`);
+    setState(card, "done", `${size} · colorized${model ? ` by ${model}` : ""}${took}`);
     card.compare.title = "Drag to compare";
   }
 

@@ -14,13 +14,14 @@ import pytest
 import requests
 
 from middleware import create_app
-from tests.conftest import natural_image, stop_process_group
+from tests.conftest import SECOND_MODEL, natural_image, stop_process_group
 from tests.middleware.fakes import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 
 
-def wait_ready(url: str, proc: subprocess.Popen | None = None, timeout: float = 120.0) -> None:
+def wait_ready(url: str, proc: subprocess.Popen | None = None, timeout: float = 300.0) -> None:
+    # Generous: the service loads and warms two models, and CI machines may be busy with other work.
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc is not None and proc.poll() is not None:
@@ -35,11 +36,13 @@ def wait_ready(url: str, proc: subprocess.Popen | None = None, timeout: float = 
 
 
 @pytest.fixture(scope="session")
-def model_service_url(tiny_checkpoint, tmp_path_factory):
-    """The real model service (``python -m model_service``) with the tiny checkpoint, on a free port."""
+def model_service_url(tiny_checkpoint, second_checkpoint, tmp_path_factory):
+    """The real model service (``python -m model_service``) on a free port, serving two tiny models as the
+    product does: unet_resnet18 and tiny-b, the default (the second, so a page cannot pass by taking the first)."""
     port = free_port()
     log_path = tmp_path_factory.mktemp("model_service") / "model_service.log"
-    env = {**os.environ, "MODEL_CHECKPOINT": tiny_checkpoint, "WEB_CONCURRENCY": "1"}
+    env = {**os.environ, "MODEL_CHECKPOINTS": f"{tiny_checkpoint},{second_checkpoint}",
+           "MODEL_DEFAULT": SECOND_MODEL, "WEB_CONCURRENCY": "1"}
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(
             [sys.executable, "-m", "model_service", "--host", "127.0.0.1", "--port", str(port)],
