@@ -1,8 +1,10 @@
 """``make run``: the model service on 127.0.0.1:8001, then the web app on 127.0.0.1:8000; Ctrl-C stops both.
 
-The model is models/colorizer.safetensors (or $MODEL_CHECKPOINT). Without one, a random-weight
-unet_resnet34 is made once in the cache folder so the app can be tried; its colours mean nothing.
-Ports: $MODEL_SERVICE_PORT (8001) and $MIDDLEWARE_PORT (8000).
+The models are the shipped ones (colorize.SHIPPED_CHECKPOINTS, in models/), the service's own default; or
+$MODEL_CHECKPOINTS (or $MODEL_CHECKPOINT) and $MODEL_DEFAULT, which pass through to the service untouched.
+A shipped checkpoint missing from models/ is left out, with a warning (the service alone would refuse to
+start without it). With none at all, a random-weight unet_resnet34 is made once in the cache folder so the
+app can be tried; its colours mean nothing. Ports: $MODEL_SERVICE_PORT (8001) and $MIDDLEWARE_PORT (8000).
 """
 
 from __future__ import annotations
@@ -17,8 +19,9 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from colorize import SHIPPED_CHECKPOINTS
+
 ROOT = Path(__file__).resolve().parent.parent
-SHIPPED_CHECKPOINT = ROOT / "models" / "colorizer.safetensors"
 HOST = "127.0.0.1"
 READY_TIMEOUT_S = 300
 
@@ -48,18 +51,26 @@ def untrained_checkpoint() -> Path:
     return path
 
 
-def choose_checkpoint() -> tuple[Path, bool]:
-    """(checkpoint, trained?): $MODEL_CHECKPOINT, else the shipped model, else an untrained one."""
-    if os.environ.get("MODEL_CHECKPOINT"):
-        return Path(os.environ["MODEL_CHECKPOINT"]), True
-    if SHIPPED_CHECKPOINT.is_file():
-        return SHIPPED_CHECKPOINT, True
-    return untrained_checkpoint(), False
+def choose_checkpoints() -> tuple[dict[str, str], str, bool]:
+    """(settings to give the model service, what it serves in words, trained?)."""
+    for name in ("MODEL_CHECKPOINTS", "MODEL_CHECKPOINT"):
+        if os.environ.get(name):
+            return {}, f"${name} ({os.environ[name]})", True  # the service reads it from the environment
+    present = [p for p in SHIPPED_CHECKPOINTS if p.is_file()]
+    if present == SHIPPED_CHECKPOINTS:
+        return {}, ", ".join(p.name for p in present), True  # the service's default: every shipped model
+    if present:
+        missing = ", ".join(str(p.relative_to(ROOT)) for p in SHIPPED_CHECKPOINTS if p not in present)
+        say(f"WARNING: {missing} not found: serving the other shipped models only")
+        return {"MODEL_CHECKPOINTS": ",".join(map(str, present))}, ", ".join(p.name for p in present), True
+    untrained = untrained_checkpoint()
+    return {"MODEL_CHECKPOINTS": str(untrained)}, str(untrained), False
 
 
 def warn_untrained() -> None:
     bar = "!" * 78
-    say(f"\n{bar}\n!! No trained model at {SHIPPED_CHECKPOINT.relative_to(ROOT)}.\n"
+    shipped = ", ".join(str(p.relative_to(ROOT)) for p in SHIPPED_CHECKPOINTS)
+    say(f"\n{bar}\n!! No trained model at {shipped}.\n"
         "!! Serving an UNTRAINED random-weight model: the pages and the API work, the colours mean nothing.\n"
         "!! Train one (make train / colorize-train) or put colorizer.safetensors in models/.\n"
         f"{bar}")
@@ -112,15 +123,15 @@ def _interrupt(signum: int, frame: object) -> None:
 def main() -> int:
     model_port = port_from_env("MODEL_SERVICE_PORT", 8001)
     web_port = port_from_env("MIDDLEWARE_PORT", 8000)
-    checkpoint, trained = choose_checkpoint()
+    model_env, served, trained = choose_checkpoints()
     if not trained:
         warn_untrained()
     procs: list[subprocess.Popen] = []
     # SIGTERM (docker stop, kill) ends this script like Ctrl-C does: both children are stopped.
     signal.signal(signal.SIGTERM, _interrupt)
     try:
-        say(f"starting the model service on {HOST}:{model_port} with {checkpoint}")
-        procs.append(start("model_service", model_port, {"MODEL_CHECKPOINT": str(checkpoint)}))
+        say(f"starting the model service on {HOST}:{model_port} with {served}")
+        procs.append(start("model_service", model_port, model_env))
         wait_ready(f"http://{HOST}:{model_port}/readyz", procs[0], READY_TIMEOUT_S)
         say(f"starting the web app on {HOST}:{web_port}")
         procs.append(start("middleware", web_port, {"MODEL_SERVICE_URL": f"http://{HOST}:{model_port}"}))
