@@ -81,6 +81,22 @@ def read_metadata(path: str | Path) -> dict:
         raise CheckpointError(f"{path} is not a colorize checkpoint (safetensors with metadata): {exc}") from exc
 
 
+def model_name(meta: dict) -> str:
+    """The name a checkpoint goes by (the service's model=, the CLI's --model): its metadata's model_name,
+    else its architecture's name."""
+    return str(meta.get("model_name") or (meta.get("architecture") or {}).get("name") or "unnamed")
+
+
+def find_checkpoint(name: str, paths: list[Path]) -> Path:
+    """The checkpoint among ``paths`` that goes by ``name``; ValueError listing the names when none does."""
+    names = {}
+    for path in paths:
+        names.setdefault(model_name(read_metadata(path)), Path(path))
+    if name not in names:
+        raise ValueError(f"unknown model {name!r}; the shipped models are: {', '.join(names)}")
+    return names[name]
+
+
 def load_model(path: str | Path, device: str | torch.device = "cpu") -> tuple[torch.nn.Module, dict]:
     """Rebuild the model a checkpoint describes, load its weights, return ``(model.eval(), metadata)``."""
     path = Path(path)

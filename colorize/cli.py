@@ -30,8 +30,10 @@ def get_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("predict", help="colorize image files (or folders of them)")
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="image files or folders")
     p.add_argument("--out", required=True, type=Path, help="folder for the results")
-    p.add_argument("--checkpoint", type=Path, default=DEFAULT_CHECKPOINT,
-                   help=f"model weights (default: {DEFAULT_CHECKPOINT})")
+    which = p.add_mutually_exclusive_group()
+    which.add_argument("--checkpoint", type=Path, default=DEFAULT_CHECKPOINT,
+                       help=f"model weights (default: {DEFAULT_CHECKPOINT})")
+    which.add_argument("--model", help="a shipped model by name, e.g. unet_resnet34 (the paper's model)")
     p.add_argument("--render-size", type=int,
                    help="short side, in pixels, at which the network runs (default: the checkpoint's own, "
                         "from its metadata; 256 if it names none)")
@@ -47,8 +49,8 @@ def get_parser() -> argparse.ArgumentParser:
 def predict(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from colorize import resolve_device, runtime
-    from colorize.checkpoint import CheckpointError, load_model
+    from colorize import SHIPPED_CHECKPOINTS, resolve_device, runtime
+    from colorize.checkpoint import CheckpointError, find_checkpoint, load_model
     from colorize.pipeline import colorize, recommended_render_size
 
     if args.render_size is not None and not 16 <= args.render_size <= 2048:
@@ -56,7 +58,8 @@ def predict(args: argparse.Namespace) -> int:
         return 2
     try:
         device = resolve_device(args.device)
-        model, meta = load_model(args.checkpoint, device=device)
+        path = find_checkpoint(args.model, SHIPPED_CHECKPOINTS) if args.model else args.checkpoint
+        model, meta = load_model(path, device=device)
         render_size = args.render_size or recommended_render_size(meta)
         if runtime.resolve_runtime(args.runtime, device) == "openvino":
             model = runtime.OpenVinoColorizer(model, args.precision)

@@ -70,3 +70,27 @@ def test_openvino_runtime_on_a_gpu_is_refused(tmp_path, tiny_checkpoint, capsys,
     code = cli.main(["predict", str(tmp_path / "x.png"), "--out", str(tmp_path / "o"), "--checkpoint",
                      tiny_checkpoint, "--runtime", "openvino"])
     assert code == 2 and "CPU" in capsys.readouterr().err
+
+
+def test_model_picks_a_shipped_checkpoint_by_name(tmp_path, monkeypatch, capsys):
+    import torch
+
+    from colorize.checkpoint import save_model
+    from colorize.models import create_model
+
+    paths = []
+    for name, fill in (("bright", 0.2), ("dull", -0.2)):
+        model = create_model("unet_resnet18", decoder_channels=(16, 16, 16, 16, 8))
+        torch.nn.init.constant_(model.head.bias, fill)
+        paths.append(tmp_path / f"{name}.safetensors")
+        save_model(model, paths[-1], {"model_name": name})
+    monkeypatch.setattr("colorize.SHIPPED_CHECKPOINTS", paths)
+    natural_image(40, 40).convert("L").save(tmp_path / "x.png")
+    answers = {}
+    for name in ("bright", "dull"):
+        assert cli.main(["predict", str(tmp_path / "x.png"), "--out", str(tmp_path / name), "--model", name]) == 0
+        answers[name] = np.asarray(Image.open(tmp_path / name / "x.png").convert("RGB"), dtype=float)
+    assert np.abs(answers["bright"] - answers["dull"]).mean() > 5  # each name gave its own model
+    assert cli.main(["predict", str(tmp_path / "x.png"), "--out", str(tmp_path / "o"), "--model", "nope"]) == 2
+    err = capsys.readouterr().err
+    assert "unknown model 'nope'" in err and "bright, dull" in err
