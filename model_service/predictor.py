@@ -15,7 +15,7 @@ import torch
 from PIL import Image
 
 from colorize import resolve_device
-from colorize.checkpoint import CheckpointError, load_model
+from colorize.checkpoint import CheckpointError, load_model, model_name
 from colorize.pipeline import colorize, recommended_render_size
 from colorize.runtime import OpenVinoColorizer, resolve_runtime
 from model_service.gate import InferenceGate
@@ -54,11 +54,6 @@ def resolve_precision(requested: str, device: str) -> str:
     if device.startswith("cuda"):
         return "bf16" if torch.cuda.is_bf16_supported() else "fp32"
     return "bf16" if cpu_flags() & _BF16_CPU_FLAGS else "fp32"
-
-
-def model_name(metadata: dict[str, Any]) -> str:
-    """A checkpoint's name in the API: its metadata's "model_name", else its architecture's name."""
-    return str(metadata.get("model_name") or (metadata.get("architecture") or {}).get("name") or "")
 
 
 def prepare_model(model: torch.nn.Module, channels_last: bool, precision: str = "fp32") -> torch.nn.Module:
@@ -125,7 +120,7 @@ class Predictor:
 
     @property
     def name(self) -> str:
-        return model_name(self.metadata) or Path(self.checkpoint).stem
+        return model_name(self.metadata)
 
     @property
     def version(self) -> str:

@@ -11,10 +11,10 @@ import re
 import threading
 from typing import Any
 
-from colorize.checkpoint import CheckpointError, read_metadata
+from colorize.checkpoint import CheckpointError, model_name, read_metadata
 from model_service.config import ConfigError
 from model_service.gate import InferenceGate
-from model_service.predictor import CHECKPOINT_FIX, ModelLoadError, Predictor, model_name
+from model_service.predictor import CHECKPOINT_FIX, ModelLoadError, Predictor
 
 log = logging.getLogger(__name__)
 
