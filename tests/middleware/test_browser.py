@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from tests.conftest import natural_image
+from tests.conftest import SECOND_MODEL, natural_image
 from tests.middleware.conftest import make_app
 from tests.middleware.fakes import raw_server, serve
 
@@ -60,10 +60,14 @@ def photo_path(tmp_path) -> Path:
 def test_upload_compare_and_download(page, live_url, photo_path, tmp_path):
     page.goto(live_url + "/")
     page.click("label[for=rs-fast]")
+    # The service's two models are offered, its default chosen; the other one is picked here.
+    select = page.locator("select[name=model]")
+    assert select.is_visible() and select.input_value() == SECOND_MODEL
+    select.select_option("unet_resnet18")
     page.set_input_files("#image-input", str(photo_path))
     card = page.locator(".card").first
     sync_api.expect(card).to_have_attribute("data-state", "done", timeout=60_000)
-    assert "colorized" in card.locator(".card-status").inner_text()
+    assert "colorized by unet_resnet18" in card.locator(".card-status").inner_text()
 
     # The before/after slider follows the pointer.
     card.locator(".compare").scroll_into_view_if_needed()
@@ -129,6 +133,7 @@ def test_the_form_works_with_javascript_off(browser, live_url, photo_path, tmp_p
         page.click("button[type=submit]")
     images = page.locator(".pair img")
     sync_api.expect(images).to_have_count(2)
+    assert f"Colorized by {SECOND_MODEL}" in page.locator(".result-model").inner_text()  # the default
     for i in range(2):
         assert images.nth(i).get_attribute("src").startswith("data:image/")
     link = page.locator("a[download]").first
