@@ -10,7 +10,7 @@ by every source of held-out photos (the file-name prefix before the first ``_``;
 ``--min-source-photos`` photos are not counted), not only on average: the held-out mix is mostly the
 kinds of photo the model knows best, and the photos people bring are not. ``--upscale 2`` measures the table on the
 photos enlarged twice instead (larger than the render size, as photos people bring are); for the shipped
-model it changed little (models/README.md). ``--render-size`` is stored in the metadata as
+model it changed little (models/unet_resnet34.md). ``--render-size`` is stored in the metadata as
 the size the model is served at by default. The table for every gain is printed and
 stored in the checkpoint's metadata, and the fp16 copy is checked against fp32.
 """
