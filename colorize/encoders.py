@@ -120,6 +120,7 @@ _RESNETS: dict[int, tuple[Callable[..., nn.Module], object]] = {
     34: (tvm.resnet34, tvm.ResNet34_Weights),
     50: (tvm.resnet50, tvm.ResNet50_Weights),
 }
+RESNET_DEPTHS = tuple(sorted(_RESNETS))
 
 
 class TappedSequence(nn.Module):

@@ -1,8 +1,8 @@
 """Encoder U-Nets that predict ab from L, and a small registry: create_model / list_models.
 
 The encoder (colorize.encoders: a ResNet, MobileNetV2 or EfficientNet-Lite) gives five taps at strides
-2 ... 32. The decoder up-samples
-(bilinear, never transposed convolution) and joins each encoder tap by concatenation. The model
+2 ... 32. The decoder up-samples (bilinear, never transposed convolution) and joins each encoder tap by
+concatenation. The model
 takes L in LAB units [0, 100] and returns ab in LAB units, bounded by tanh: the normalisation is
 inside the model, so a checkpoint carries it.
 """
@@ -17,6 +17,7 @@ from torch import nn
 
 from colorize import lab
 from colorize.encoders import (
+    RESNET_DEPTHS,
     PretrainedWeightsUnavailable,
     ResNetEncoder,
     efficientnet_lite_encoder,
@@ -103,7 +104,7 @@ _ENCODERS: dict[str, Callable[[int, str | None], nn.Module]] = {
 }
 
 _REGISTRY: dict[str, dict] = {
-    **{f"unet_resnet{d}": {"depth": d} for d in (18, 34, 50)},
+    **{f"unet_resnet{d}": {"depth": d} for d in RESNET_DEPTHS},
     "unet_mobilenet_v2": {"encoder": "mobilenet_v2"},
     "unet_efficientnet_lite0": {"encoder": "efficientnet_lite", "depth": 0},
     "unet_efficientnet_lite2": {"encoder": "efficientnet_lite", "depth": 2},

@@ -16,11 +16,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image, ImageOps
+from PIL import Image
 
 from colorize import SHIPPED_CHECKPOINTS
-from colorize.checkpoint import load_model
+from colorize.checkpoint import load_model, model_name
 from colorize.pipeline import colorize, recommended_render_size
+from training.calibrate import load_photo
 from training.evaluate import grey_baseline, image_metrics
 
 BENCH = Path("../shared/data/bench/kodak24")
@@ -49,13 +50,12 @@ def main(argv: list[str] | None = None) -> int:
     models = []
     for path in args.checkpoints:
         model, meta = load_model(path)
-        models.append((meta.get("model_name") or meta["architecture"]["name"], model, recommended_render_size(meta)))
+        models.append((model_name(meta), model, recommended_render_size(meta)))
     args.out.mkdir(parents=True, exist_ok=True)
     names = " · ".join(name for name, _, _ in models)
     lines = [f"| photo | input · {names} · truth (bench only) | PSNR gain over grey |", "|---|---|---|"]
     for path, has_truth in [(p, True) for p in args.with_truth] + [(p, False) for p in args.old]:
-        with Image.open(path) as img:
-            rgb = ImageOps.exif_transpose(img).convert("RGB")
+        rgb = load_photo(path)
         answers = [np.asarray(colorize(rgb, model, render_size=size)) for _, model, size in models]
         grey = grey_baseline(rgb)
         truth = np.asarray(rgb)
