@@ -5,7 +5,10 @@
 # in fp16 split into pieces under 16 MiB (best16.safetensors.part-*; join with cat), logs.tar.gz (config,
 # logs, curves, sample grids) and benchmarks.gpu's gpu.md/gpu.json for the trained model.
 # Env: CONFIG (default training/configs/shipped.yaml); INIT, a checkpoint packed by scripts/pack_init_weights.py
-# to fine-tune from (unpacked, then --init-from); GPU_BENCH=0 skips benchmarks.gpu.
+# to fine-tune from (unpacked, then --init-from); GPU_BENCH=0 skips benchmarks.gpu; SNAPSHOTS=N also exports the
+# last N validation snapshots in fp16 (snapshot_<step>.safetensors; needs snapshots: true) for training.average.
+# Photos packed in parts (scripts.pack_training_subset --parts) are unpacked by earlier calls; pass their
+# folders as --data/--val-data.
 set -u
 OUT=${OUT:-runs/device-out}
 MINUTES=${1:-7}
@@ -14,6 +17,7 @@ RUN=${RUN:-/tmp/gpu-run}
 CONFIG=${CONFIG:-training/configs/shipped.yaml}
 INIT=${INIT:-}
 GPU_BENCH=${GPU_BENCH:-1}
+SNAPSHOTS=${SNAPSHOTS:-0}
 mkdir -p "$OUT"
 export PYTHONUNBUFFERED=1 PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
 exec > >(tee "$OUT/console.log") 2>&1
@@ -67,6 +71,19 @@ else:  # stopped before its last validation: the weights of last.pt, marked as s
 save_model(model, run / "best16.safetensors", meta, dtype=torch.float16)
 PY
 split -b 15M -d "$RUN/best16.safetensors" "$OUT/best16.safetensors.part-"
+if [ "$SNAPSHOTS" -gt 0 ] && [ -d "$RUN/snapshots" ]; then
+  python3 - "$RUN" "$OUT" "$SNAPSHOTS" <<'PY'
+import sys
+from pathlib import Path
+import torch
+from colorize.checkpoint import load_model, save_model
+run, out, n = Path(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3])
+for snap in sorted((run / "snapshots").glob("step_*.safetensors"))[-n:]:
+    model, meta = load_model(snap)
+    save_model(model, out / f"snapshot_{snap.stem[5:]}.safetensors", meta, dtype=torch.float16)
+    (out / f"snapshot_{snap.stem[5:]}.json").unlink()  # the metadata is inside the file; $OUT takes 8 files
+PY
+fi
 ls -l "$OUT"
 tar -C "$RUN" -czf "$OUT/logs.tar.gz" --exclude='*.pt' --exclude='*.safetensors' .
 if [ "$GPU_BENCH" != 0 ]; then

@@ -37,3 +37,36 @@ def test_main_never_packs_a_held_out_photo_for_training_and_zips_it_all(tmp_path
     with zipfile.ZipFile(out.with_suffix(".zip")) as zf:
         assert sorted(zf.namelist()) == sorted(f"pack/{p.relative_to(out)}" for p in out.rglob("*") if p.is_file())
         assert all(i.compress_type == zipfile.ZIP_STORED for i in zf.infolist())
+
+
+def test_parts_hold_every_packed_photo_once_each_within_its_budget_held_out_by_hash(tmp_path):
+    data = tmp_path / "train"
+    _photos(data, [f"photo_{i:03d}.jpg" for i in range(300)], size=10_000)
+    out = tmp_path / "pack"
+    # 300 photos of 10 kB: 3 parts of 1 MiB hold them all, so none is left behind
+    pack.main(["--data", str(data), "--out", str(out), "--budget-mib", "1", "--parts", "3", "--split", "hash",
+               "--val-images", "4", "--zip"])
+    train, val = run_split([data], None, 0.02, 0, "hash")
+    members = []
+    for k in (1, 2, 3):
+        part = tmp_path / f"pack.part{k}.zip"
+        with zipfile.ZipFile(part) as zf:
+            infos = zf.infolist()
+        assert sum(i.file_size for i in infos) <= 2**20
+        members += [i.filename for i in infos]
+    assert len(members) == len(set(members)) == len(train) + 4
+    assert {m for m in members if m.startswith("pack/val/")} == {f"pack/val/{p.name}" for p in val[:4]}
+    with zipfile.ZipFile(tmp_path / "pack.part1.zip") as zf:  # the held-out photos travel first
+        assert all(f"pack/val/{p.name}" in zf.namelist() for p in val[:4])
+    assert not {m.split("/")[-1] for m in members if m.startswith("pack/train/")} & {p.name for p in val}
+
+
+def test_spread_refuses_what_does_not_fit(tmp_path):
+    files = _photos(tmp_path, [f"p{i}.jpg" for i in range(5)], size=1000)
+    assert [len(p) for p in pack.spread(files, 2500, 3)] == [2, 2, 1]
+    try:
+        pack.spread(files, 1500, 3)
+    except ValueError as exc:
+        assert "do not fit" in str(exc)
+    else:
+        raise AssertionError("five photos of 1,000 bytes fit three parts of 1,500")
