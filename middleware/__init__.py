@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import secrets
+from importlib import metadata
 from pathlib import Path
 
 import requests
@@ -35,6 +36,27 @@ DEFAULTS = {
 log = logging.getLogger(__name__)
 
 
+def _version(root: Path = ROOT) -> str:
+    """pyproject.toml's version, found as colorize.__version__ finds it (the web image has no colorize package
+    to import it from): the pyproject.toml at ``root`` when it is this project's (a source tree, or the web
+    image, which copies the file but installs nothing), else the installed distribution's metadata."""
+    try:
+        import tomllib  # Python 3.11+
+
+        project = tomllib.loads((root / "pyproject.toml").read_text())["project"]
+        if project["name"] == "colorize":
+            return project["version"]
+    except (ImportError, OSError, KeyError, ValueError):
+        pass
+    try:
+        return metadata.version("colorize")
+    except metadata.PackageNotFoundError:
+        return "0+unknown"
+
+
+__version__ = _version()
+
+
 def create_app(config: dict | None = None) -> Flask:
     """Build the app: defaults < ``FLASK_*`` env < ``MODEL_SERVICE_URL``/``SECRET_KEY`` env < ``config``."""
     app = Flask(__name__, template_folder=str(ROOT / "templates"), static_folder=str(ROOT / "static"))
@@ -50,6 +72,7 @@ def create_app(config: dict | None = None) -> Flask:
         app.config["SECRET_KEY"] = secrets.token_hex(32)
 
     app.extensions["model_service"] = _make_client(app)
+    app.jinja_env.globals["version"] = __version__  # the page footer
     security.init_app(app)
     errors.init_app(app)
 

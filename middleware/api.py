@@ -7,6 +7,7 @@ import io
 from flask import Blueprint, Response, jsonify, request
 from werkzeug.datastructures import FileStorage
 
+from middleware import __version__
 from middleware.client import RETRY_AFTER, current_client
 from middleware.errors import error_response
 from middleware.uploads import (
@@ -56,9 +57,9 @@ def colorize() -> Response:
 @bp.get("/api/model")
 def model() -> Response:
     """The model service's ``GET /v1/models``: ``models``, every model's metadata (name, version, architecture,
-    training data, metrics, ``default``: true or false), and ``default``, the name a request without
-    ``model`` gets."""
-    return jsonify(current_client().model_info())
+    training data, metrics, ``default``: true or false), ``default``, the name a request without ``model``
+    gets, and ``service_version``, the model service's release; with ``web_version``, this app's release."""
+    return jsonify({**current_client().model_info(), "web_version": __version__})
 
 
 @bp.get("/healthz")

@@ -10,6 +10,7 @@ from flask import Blueprint, Request, Response, current_app, jsonify, request
 from PIL import Image
 from werkzeug.exceptions import RequestEntityTooLarge
 
+from colorize import __version__
 from model_service import openapi
 from model_service.config import RENDER_SIZE_MAX, RENDER_SIZE_MIN
 from model_service.decode import load_image, open_image
@@ -163,7 +164,9 @@ def colorize_image() -> Response:
 
 @bp.get("/v1/models")
 def models() -> Response:
-    return jsonify(_models().describe())
+    """Every model (``models``), the default one's name (``default``) and this service's release
+    (``service_version``, pyproject.toml's version)."""
+    return jsonify({**_models().describe(), "service_version": __version__})
 
 
 @bp.get("/healthz")

@@ -96,16 +96,19 @@ def document(config: Mapping[str, Any], model_names: list[str], default_model: s
             "503": not_ready,
         },
     }
-    models_schema = {"type": "object", "required": ["models", "default"], "properties": {
+    models_schema = {"type": "object", "required": ["models", "default", "service_version"], "properties": {
         "models": {"type": "array", "items": {"$ref": "#/components/schemas/Model"}},
         "default": {"type": "string", "enum": model_names,
-                    "description": "the model a request that names none gets"}}}
+                    "description": "the model a request that names none gets"},
+        "service_version": {"type": "string", "const": __version__,
+                            "description": "this service's release (the colorize package's version, also "
+                                           "info.version here)"}}}
     text = {"text/plain": {"schema": {"type": "string"}}}
     paths = {
         "/v1/colorize": {"post": colorize_op},
         "/v1/models": {"get": {
             "summary": "The served models: name, version, architecture, training data, metrics, how this "
-                       "worker runs each, and which is the default",
+                       "worker runs each, and which is the default; and this service's release",
             "responses": {"200": _json("the models", models_schema)}}},
         "/healthz": {"get": {"summary": "Liveness: the process answers",
                              "responses": {"200": _json("alive", {"type": "object"})}}},

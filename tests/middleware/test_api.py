@@ -12,6 +12,8 @@ import pytest
 import requests
 from PIL import Image
 
+from colorize import __version__ as service_version
+from middleware import __version__ as web_version
 from tests.middleware.conftest import image_bytes
 
 
@@ -98,6 +100,12 @@ def test_model_metadata(client):
     response = client.get("/api/model")
     assert response.status_code == 200
     assert "architecture" in str(response.json) and "weights_sha256" in str(response.json)
+
+
+def test_model_metadata_says_both_releases(client):
+    info = client.get("/api/model").json
+    assert info["web_version"] == web_version  # this app's
+    assert info["service_version"] == service_version  # the model service's, passed on
 
 
 def test_probes(client):

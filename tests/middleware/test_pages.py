@@ -8,6 +8,7 @@ import re
 
 from PIL import Image
 
+from middleware import __version__
 from tests.middleware.conftest import image_bytes, make_app
 from tests.middleware.fakes import free_port
 from tests.middleware.test_security import csrf_token_of
@@ -92,6 +93,12 @@ def test_about_page_still_renders_when_the_model_service_is_down():
     response = client.get("/about")
     assert response.status_code == 200
     assert "not reachable" in response.get_data(as_text=True)
+
+
+def test_every_page_footer_says_the_release(client):
+    for path in ("/", "/about", "/no-such-page"):
+        footer = re.search(r"<footer.*?</footer>", client.get(path).get_data(as_text=True), re.S).group(0)
+        assert f"Colorize {__version__}" in footer, path
 
 
 def test_static_assets_are_served(client):

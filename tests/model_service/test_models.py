@@ -10,7 +10,7 @@ import pytest
 import torch
 from PIL import Image
 
-from colorize import SHIPPED_CHECKPOINTS
+from colorize import SHIPPED_CHECKPOINTS, __version__
 from model_service import create_app
 from model_service.config import ConfigError, load_config
 from model_service.predictor import ModelLoadError
@@ -56,6 +56,14 @@ def test_models_lists_both_and_the_first_is_the_default(client):
     assert [m["default"] for m in listing["models"]] == [True, False]
     assert listing["default"] == FIRST_MODEL
     assert listing["models"][1]["architecture"]["config"]["decoder_channels"] == [128, 64, 32, 16, 16]
+
+
+def test_models_and_the_openapi_document_say_the_services_release(client):
+    assert client.get("/v1/models").get_json()["service_version"] == __version__
+    document = client.get("/openapi.json").get_json()
+    assert document["info"]["version"] == __version__
+    listing = document["paths"]["/v1/models"]["get"]["responses"]["200"]["content"]["application/json"]["schema"]
+    assert "service_version" in listing["required"] and listing["properties"]["service_version"]["const"] == __version__
 
 
 def test_model_default_picks_another_default(tiny_checkpoint, second_checkpoint):
