@@ -1,6 +1,6 @@
-"""``python -m middleware --host 127.0.0.1 --port 8000``: the web app on Flask's threaded server (local runs).
+"""``python -m middleware --host 127.0.0.1 --port 8000``: the web app on Flask's threaded server (tests, debugging).
 
-In production use gunicorn: ``gunicorn -c middleware/gunicorn.conf.py``.
+``make run`` and production use gunicorn: ``gunicorn -c middleware/gunicorn.conf.py``.
 """
 
 from __future__ import annotations

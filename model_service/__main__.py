@@ -1,4 +1,5 @@
-"""Local runs: ``python -m model_service [--host 127.0.0.1] [--port 8001]`` (production: gunicorn.conf.py)."""
+"""Flask's threaded server: ``python -m model_service [--host 127.0.0.1] [--port 8001]`` (tests, debugging;
+``make run`` and production use gunicorn.conf.py)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,8 @@
 """``make run``: the model service on 127.0.0.1:8001, then the web app on 127.0.0.1:8000; Ctrl-C stops both.
 
+Both run on gunicorn with the settings their images use (model_service/gunicorn.conf.py and
+middleware/gunicorn.conf.py: workers, threads, timeouts), bound to 127.0.0.1 instead of every address.
+
 The models are the shipped ones (colorize.SHIPPED_CHECKPOINTS, in models/), the service's own default; or
 $MODEL_CHECKPOINTS (or $MODEL_CHECKPOINT) and $MODEL_DEFAULT, which pass through to the service untouched.
 A shipped checkpoint missing from models/ is left out, with a warning (the service alone would refuse to
@@ -17,6 +20,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from dataclasses import dataclass
 from pathlib import Path
 
 from colorize import SHIPPED_CHECKPOINTS
@@ -84,11 +88,17 @@ def port_from_env(name: str, default: int) -> int:
     return port
 
 
-def wait_ready(url: str, proc: subprocess.Popen, timeout: float) -> None:
+@dataclass
+class Service:
+    name: str  # the package, whose gunicorn.conf.py runs it
+    proc: subprocess.Popen
+
+
+def wait_ready(url: str, service: Service, timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"{proc.args[2]} exited with status {proc.returncode} while starting")
+        if service.proc.poll() is not None:
+            raise RuntimeError(f"{service.name} exited with status {service.proc.returncode} while starting")
         try:
             with urllib.request.urlopen(url, timeout=2) as response:
                 if response.status == 200:
@@ -99,21 +109,31 @@ def wait_ready(url: str, proc: subprocess.Popen, timeout: float) -> None:
     raise RuntimeError(f"{url} was not ready after {timeout:.0f} s")
 
 
-def start(module: str, port: int, env: dict[str, str]) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", module, "--host", HOST, "--port", str(port)],
-                            cwd=ROOT, env={**os.environ, **env})
+def start(name: str, port: int, env: dict[str, str]) -> Service:
+    """``gunicorn -c <name>/gunicorn.conf.py``, as the image's CMD runs it, on HOST:port. In a process group of
+    its own: the terminal's Ctrl-C reaches this script alone, which then stops each service as a whole."""
+    command = [sys.executable, "-m", "gunicorn", "-c", f"{name}/gunicorn.conf.py"]
+    proc = subprocess.Popen(command, cwd=ROOT, env={**os.environ, **env, "HOST": HOST, "PORT": str(port)},
+                            start_new_session=True)
+    return Service(name, proc)
 
 
-def stop(procs: list[subprocess.Popen]) -> None:
-    for proc in procs:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-    for proc in procs:
+def stop(services: list[Service]) -> None:
+    """SIGTERM to each gunicorn master (its workers finish what they are doing), then SIGKILL to whatever is
+    left of its process group after 10 s, so that no worker outlives this script."""
+    for service in services:
+        if service.proc.poll() is None:
+            service.proc.send_signal(signal.SIGTERM)
+    for service in services:
         try:
-            proc.wait(timeout=10)
+            service.proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+            say(f"{service.name} did not stop within 10 s: killing it")
+        try:
+            os.killpg(service.proc.pid, signal.SIGKILL)
+        except ProcessLookupError:  # the group is gone: nothing left behind
+            pass
+        service.proc.wait()
 
 
 def _interrupt(signum: int, frame: object) -> None:
@@ -126,23 +146,26 @@ def main() -> int:
     model_env, served, trained = choose_checkpoints()
     if not trained:
         warn_untrained()
-    procs: list[subprocess.Popen] = []
-    # SIGTERM (docker stop, kill) ends this script like Ctrl-C does: both children are stopped.
+    services: list[Service] = []
+    # SIGTERM (docker stop, kill) and SIGHUP (the terminal closed; unless nohup ignores it) end this script
+    # like Ctrl-C does: both services are stopped.
     signal.signal(signal.SIGTERM, _interrupt)
+    if signal.getsignal(signal.SIGHUP) is not signal.SIG_IGN:
+        signal.signal(signal.SIGHUP, _interrupt)
     try:
         say(f"starting the model service on {HOST}:{model_port} with {served}")
-        procs.append(start("model_service", model_port, model_env))
-        wait_ready(f"http://{HOST}:{model_port}/readyz", procs[0], READY_TIMEOUT_S)
+        services.append(start("model_service", model_port, model_env))
+        wait_ready(f"http://{HOST}:{model_port}/readyz", services[0], READY_TIMEOUT_S)
         say(f"starting the web app on {HOST}:{web_port}")
-        procs.append(start("middleware", web_port, {"MODEL_SERVICE_URL": f"http://{HOST}:{model_port}"}))
-        wait_ready(f"http://{HOST}:{web_port}/healthz", procs[1], 60)
+        services.append(start("middleware", web_port, {"MODEL_SERVICE_URL": f"http://{HOST}:{model_port}"}))
+        wait_ready(f"http://{HOST}:{web_port}/healthz", services[1], 60)
         if not trained:
             warn_untrained()
         say(f"ready: open http://{HOST}:{web_port}/   (Ctrl-C stops both services)")
-        while all(proc.poll() is None for proc in procs):
+        while all(service.proc.poll() is None for service in services):
             time.sleep(0.5)
-        dead = next(proc for proc in procs if proc.poll() is not None)
-        say(f"{dead.args[2]} exited with status {dead.returncode}; stopping the other service")
+        dead = next(service for service in services if service.proc.poll() is not None)
+        say(f"{dead.name} exited with status {dead.proc.returncode}; stopping the other service")
         return 1
     except KeyboardInterrupt:
         say("stopping ...")
@@ -151,7 +174,9 @@ def main() -> int:
         say(f"error: {exc}")
         return 1
     finally:
-        stop(procs)
+        for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            signal.signal(signum, signal.SIG_IGN)  # another Ctrl-C cannot cut the stop short
+        stop(services)
 
 
 if __name__ == "__main__":

@@ -87,7 +87,7 @@ def model_service_env(checkpoint: str, **settings) -> dict[str, str]:
 
 
 def start_model_service(checkpoint: str, log_path: Path, port: int | None = None, **settings) -> Server:
-    """``python -m model_service`` (Werkzeug, threaded), as ``make run`` starts it."""
+    """``python -m model_service`` (Werkzeug, threaded): quicker to start than gunicorn (start_gunicorn)."""
     port = port or free_port()
     command = [sys.executable, "-m", "model_service", "--host", "127.0.0.1", "--port", str(port)]
     return start_server(command, model_service_env(checkpoint, **settings), port, log_path)
