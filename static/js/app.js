@@ -36,6 +36,11 @@
     return n >= 1e6 ? `${(n / 1e6).toFixed(1)} MB` : `${Math.max(1, Math.round(n / 1e3))} kB`;
   }
 
+  // "42 ms" under a second (a fast photo is not "0.0 s"), else "1.3 s".
+  function formatDuration(ms) {
+    return ms < 999.5 ? `${Math.max(1, Math.round(ms))} ms` : `${(ms / 1000).toFixed(1)} s`;
+  }
+
   function filenameFrom(disposition, fallback) {
     const star = /filename\*=UTF-8''([^;]+)/i.exec(disposition || "");
     if (star) {
@@ -160,7 +165,7 @@
     card.download.hidden = false;
     const ms = Number(xhr.getResponseHeader("X-Inference-Time-Ms"));
     const size = `${card.before.naturalWidth} × ${card.before.naturalHeight}`;
-    const took = ms ? ` in ${(ms / 1000).toFixed(1)} s` : "";
+    const took = ms ? ` in ${formatDuration(ms)}` : "";
     const model = xhr.getResponseHeader("X-Model-Name") || "";
     card.el.dataset.model = model;
     card.range.value = 50;

@@ -7,6 +7,7 @@ import io
 from pathlib import Path
 
 import pytest
+from flask import Flask, Response
 from PIL import Image
 
 from tests.conftest import SECOND_MODEL, natural_image
@@ -142,6 +143,28 @@ def test_the_form_works_with_javascript_off(browser, live_url, photo_path, tmp_p
     assert Image.open(io.BytesIO(base64.b64decode(data))).size == (320, 240)
     page.screenshot(path=str(tmp_path / "no-js.png"), full_page=True)
     context.close()
+
+
+@pytest.mark.parametrize("inference_ms, shown", [
+    ("42.4", "in 42 ms"),  # under a second: milliseconds, not "0.0 s"
+    ("999.7", "in 1.0 s"),  # rounds to a second: not "1000 ms"
+    ("1320.0", "in 1.3 s"),
+])
+def test_the_card_says_how_long_the_model_took(page, photo_path, inference_ms, shown):
+    timed = Flask("timed_model_service")
+
+    @timed.post("/v1/colorize")
+    def colorize():  # the photo back as it came, with the time the service would report
+        return Response(photo_path.read_bytes(), mimetype="image/jpeg",
+                        headers={"X-Inference-Time-Ms": inference_ms})
+
+    with serve(timed) as service_url, serve(make_app(service_url)) as url:
+        page.goto(url + "/")
+        page.set_input_files("#image-input", str(photo_path))
+        card = page.locator(".card").first
+        sync_api.expect(card).to_have_attribute("data-state", "done", timeout=30_000)
+        assert card.locator(".card-status").inner_text().endswith(f"colorized {shown}")
+    assert page.problems == []
 
 
 def test_a_server_failure_offers_a_retry(page, photo_path):
