@@ -102,6 +102,26 @@ def test_per_source_rule_waits_for_the_least_colourful_source():
     assert (gain, reached) == (1.4, False)
 
 
+def test_source_mean_rule_counts_each_source_once():
+    gains = [1.0, 1.2, 1.4]
+    # Many vivid photos of one source and a few dull ones of another: over all photos the bar (0.5) is
+    # reached at 1.0 (the many carry the few); the mean of the two sources' ratios reaches it at 1.2
+    # ((0.70 + 0.30) / 2 = 0.50), before the dull source alone would (never, here).
+    rows = (_rows("face", 90, 40.0, {1.0: 26.0, 1.2: 28.0, 1.4: 30.0})
+            + _rows("people", 10, 40.0, {1.0: 8.0, 1.2: 12.0, 1.4: 14.0}))
+    assert calibrate.choose_gain(rows, gains, 0.5)[:2] == (1.0, True)
+    gain, reached, at = calibrate.choose_gain(rows, gains, 0.5, source_mean=True)
+    assert (gain, reached) == (1.2, True) and set(at) == {"face", "people"}
+    assert calibrate.choose_gain(rows, gains, 0.5, per_source=True)[:2] == (1.4, False)
+
+
+def test_calibrate_refuses_two_source_rules_before_measuring(tmp_path, capsys):
+    # exits before it opens the run or the checkpoint, neither of which exists
+    assert calibrate.main(["--run", str(tmp_path / "none"), "--out", str(tmp_path / "o.safetensors"),
+                           "--per-source", "--source-mean"]) == 2
+    assert "choose one of" in capsys.readouterr().err
+
+
 def test_calibrate_per_source_records_its_rule(tmp_path, tiny_checkpoint, capsys):
     run = make_two_source_run(tmp_path)
     out = tmp_path / "shipped.safetensors"
