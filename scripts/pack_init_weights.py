@@ -3,7 +3,7 @@
     python -m scripts.pack_init_weights pack models/colorizer.safetensors gpu_init/init8.safetensors
     python -m scripts.pack_init_weights unpack gpu_init/init8.safetensors /tmp/init.safetensors
 
-A lent machine takes 64 MiB of working tree in all, and the shipped model alone is 49 MB in fp16, which
+A lent machine takes 64 MiB of working tree in all, and unet_resnet34 alone is 49 MB in fp16, which
 leaves no room for photos. ``pack`` stores every weight tensor of 2 or more dimensions with at least
 4,096 values as int8 with one fp32 scale per output channel (symmetric, round to nearest: 0.4% of a
 channel's largest weight at most), the rest as they are: about half the size. ``unpack`` turns it back
