@@ -22,16 +22,16 @@ from model_service.registry import ModelRegistry, UnknownModel
 
 bp = Blueprint("api", __name__)
 
-# format parameter -> (Pillow format, media type, save options). PNG level 3: on 7 photos as small as
-# the default level 6 (-1 %) in half the time; level 1 is 4 % larger for 14 % less time.
+# format parameter -> (Pillow format, media type, save options). PNG level 3: as small as the default
+# level 6 in half the time; level 1 saves a little more time for larger files (model_service/README.md).
 OUTPUT_FORMATS = {
     "png": ("PNG", "image/png", {"compress_level": 3}),
     "jpeg": ("JPEG", "image/jpeg", {"quality": 90}),
     "webp": ("WEBP", "image/webp", {"quality": 90}),
 }
-# format=auto (the default): the upload's own kind. A JPEG comes back as a JPEG: a tenth of a PNG's bytes,
-# a fifth of its encoding time, and chroma subsampling loses nothing, the colour being predicted at the
-# render size anyway. Lossless uploads and anything else come back as PNG.
+# format=auto (the default): the upload's own kind. A JPEG comes back as a JPEG: far smaller and quicker to
+# encode than a PNG (benchmarks/RESULTS.md), and chroma subsampling loses nothing, the colour being predicted
+# at the render size anyway. Lossless uploads and anything else come back as PNG.
 AUTO_FORMATS = {"JPEG": "jpeg", "MPO": "jpeg", "WEBP": "webp"}
 RAW_MEDIA_TYPES = ("image/", "application/octet-stream")
 _HOW_TO_SEND = ("send the image as the request body with Content-Type image/... (or "

@@ -24,7 +24,7 @@ DEFAULTS: dict[str, Any] = {
     "MODEL_DEFAULT": "",  # the model a request that names none gets; empty: the first checkpoint's
     "MODEL_DEVICE": "auto",  # auto | cpu | cuda | cuda:N
     "MODEL_PRECISION": "auto",  # auto | fp32 | bf16
-    # auto: OpenVINO on a CPU where it is installed (1.6-2.7x PyTorch's fastest path in benchmarks/RESULTS.md),
+    # auto: OpenVINO on a CPU where it is installed (faster there than PyTorch's fastest path: benchmarks/RESULTS.md),
     # else PyTorch; always PyTorch on CUDA.
     "MODEL_RUNTIME": "auto",  # auto | torch | openvino
     "MODEL_CHANNELS_LAST": True,  # measured faster on CPU in fp32 and bf16 (model_service/README.md)
@@ -81,9 +81,9 @@ def openmp_environment(env: Mapping[str, str] | None = None) -> dict[str, str]:
     When OpenVINO runs the network on the CPU (MODEL_RUNTIME auto or openvino, OpenVINO installed, the
     device not CUDA), PyTorch still runs the pre- and post-processing, and its OpenMP threads by default
     spin for a while after each parallel operation: the network that follows then shares the cores with
-    them. ``OMP_WAIT_POLICY=PASSIVE`` lets them sleep instead (without it the network ran 7-20% slower
-    right after PyTorch work; with it, no difference; benchmarks/RESULTS.md). Not for the PyTorch runtime,
-    whose own network it slows. A value already in the environment is kept."""
+    them. ``OMP_WAIT_POLICY=PASSIVE`` lets them sleep instead (without it the network ran slower right after
+    PyTorch work, with it not: benchmarks/RESULTS.md). Not for the PyTorch runtime, whose own network it
+    slows. A value already in the environment is kept."""
     import importlib.util
 
     env = os.environ if env is None else env
