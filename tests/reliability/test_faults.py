@@ -43,29 +43,41 @@ def in_flight(model_url: str) -> float:
     return 0.0
 
 
-def test_killed_model_service_is_503_within_2_s_and_the_middleware_recovers_by_itself(tiny_checkpoint, tmp_path):
+def error_of(response) -> dict:
+    return response.json()["error"]
+
+
+def test_killed_model_service_is_503_and_the_middleware_recovers_by_itself(tiny_checkpoint, tmp_path):
     model = start_model_service(tiny_checkpoint, tmp_path / "model.log")
-    web = start_middleware(model.url, tmp_path / "web.log")
+    # A read timeout that ends before this test's own requests give up: waiting on the dead service would
+    # show as its 504, not as a request of the test timing out.
+    web = start_middleware(model.url, tmp_path / "web.log", MODEL_SERVICE_READ_TIMEOUT=TIMEOUT / 2)
     try:
         url = f"{web.url}/api/colorize?render_size=512"  # slow enough to be caught in flight
         body = grey_jpeg(768, 1024)
         with ThreadPoolExecutor(4) as pool:
             pending = [pool.submit(timed_post, url, body) for _ in range(4)]
             wait_until(lambda: in_flight(model.url) >= 3, 30, "requests in flight at the model service")
-            killed_at = time.monotonic()
             model.stop(signal.SIGKILL)
-            results = [future.result() for future in pending]
-        for answered_at, response in results:
+            responses = [future.result()[1] for future in pending]
+        for response in responses:
             if response.status_code == 200:  # finished before the kill
-                assert answered_at < killed_at + 0.5
                 continue
-            assert response.status_code == 503 and answered_at - killed_at < 2.0
-            assert response.json()["error"]["code"] == "model_service_unavailable"
+            # A 503 that says when to come back, not the read timeout's 504: the middleware does not wait on a
+            # service that is gone.
+            assert response.status_code == 503
+            assert error_of(response)["code"] == "model_service_unavailable"
             assert int(response.headers["Retry-After"]) > 0
-        assert any(r.status_code == 503 for _, r in results), "no request was in flight at the kill"
-        start = time.monotonic()
+        # A request the service held when it died is answered from the hang-up at once, not sent again (the
+        # next connection would be refused) and not left to time out.
+        hung_up = [r for r in responses if r.status_code == 503 and "closed the connection" in error_of(r)["message"]]
+        assert hung_up, "no request the service held at the kill was answered from its hang-up"
+        # Nothing listens now: the connection is refused, tried again only within MODEL_SERVICE_UNREACHABLE_BUDGET
+        # (counted on a fake clock in tests/middleware/test_client.py and test_errors.py), then a 503.
         after = post_file(url, grey_jpeg())
-        assert after.status == 503 and time.monotonic() - start < 2.0 and after.headers["Retry-After"]
+        assert after.status == 503 and after.headers["Retry-After"]
+        assert after.json()["error"]["code"] == "model_service_unavailable"
+        assert "not reachable" in after.json()["error"]["message"]
         assert requests.get(f"{web.url}/readyz", timeout=5).status_code == 503
         # The service comes back on the same port; the middleware, never restarted, uses it again.
         model = start_model_service(tiny_checkpoint, tmp_path / "model.log", port=model.port)
