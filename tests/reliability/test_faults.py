@@ -91,8 +91,8 @@ def test_killed_model_service_is_503_and_the_middleware_recovers_by_itself(tiny_
 
 
 def test_stalled_model_service_is_504_and_leaves_the_middleware_free(tmp_path):
-    threads, stalled = 8, 6
-    with raw_server("stall", stall_s=30) as (stall_url, seen):
+    threads, stalled, stall_s = 8, 6, 30
+    with raw_server("stall", stall_s=stall_s) as (stall_url, seen):
         env = middleware_env(stall_url, MODEL_SERVICE_READ_TIMEOUT=2) | {"WEB_CONCURRENCY": "1",
                                                                           "GUNICORN_THREADS": str(threads)}
         web = start_gunicorn("middleware", env, tmp_path / "web.log", ready="/healthz")
@@ -109,7 +109,9 @@ def test_stalled_model_service_is_504_and_leaves_the_middleware_free(tmp_path):
             for answered_at, response in results:
                 assert response.status_code == 504
                 assert response.json()["error"]["code"] == "model_service_timeout"
-                assert 2.0 <= answered_at - start < 10.0  # the read timeout, then at once
+                # no sooner than the read timeout (2 s), and before the stalled service would have answered:
+                # bounds set by the behaviour, not by how fast this machine is
+                assert 2.0 <= answered_at - start < stall_s
             assert len(seen) == stalled  # a timed-out request is not sent again
             assert web.alive() and answers(f"{web.url}/healthz")
         finally:
