@@ -150,8 +150,7 @@ def main(argv: list[str] | None = None) -> int:
         print("colour ratio per source at that gain: " + ", ".join(f"{k} {v:.3f}" for k, v in at.items()))
     print(f"chosen gain {gain}" + ("" if reached else " (largest tried; the target was not reached)"))
 
-    model.chroma_gain = chosen["gain"]
-    model.config["chroma_gain"] = chosen["gain"]
+    model.chroma_gain = chosen["gain"]  # in model.config, which save_model stores
     keep = {k: v for k, v in meta.items() if k in ("training", "metrics", "name", "version")}
     keep["render_size"] = args.render_size  # the service's, the CLI's and evaluate's default for this model
     keep["calibration"] = {"chroma_gain": chosen["gain"], "colour_ratio_target": args.colour_ratio,
