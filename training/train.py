@@ -27,8 +27,9 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from colorize import lab, resolve_device
+from colorize import lab
 from colorize.checkpoint import CheckpointError, load_model, save_model
+from colorize.engine import resolve_device
 from colorize.models import create_model
 from training.config import ConfigError, TrainConfig, build_config, save_config
 from training.critic import PatchCritic
