@@ -4,13 +4,13 @@
 
 Each size runs in its own process (so its peak memory is its own): a grey JPEG of that many pixels is made
 from a bench photo, then decoded, colorized and encoded exactly as the model service does it
-(model_service.decode, colorize.pipeline.colorize, the service's PNG and JPEG settings), for the fp32 eager
-baseline and for the path the service uses (MODEL_RUNTIME=auto, MODEL_PRECISION=auto: OpenVINO in bf16
-on CPUs with AMX/AVX512-BF16 where OpenVINO is installed).
-Stages: decode (bytes -> PIL), preprocess (EXIF, L at full resolution, down-scale to the render size),
-network, postprocess (ab up-sampling onto the full-resolution L, LAB -> RGB, uint8), encode. Medians of
---runs after a warm-up. Peak memory is the process's peak resident set (ru_maxrss): model, torch and all.
-Writes benchmarks/out/pipeline.{md,json}. Nothing is asserted.
+(model_service.decode, colorize.pipeline.colorize_upright, the service's PNG and JPEG settings), for the
+fp32 eager baseline and for the path the service uses (MODEL_RUNTIME=auto, MODEL_PRECISION=auto: OpenVINO
+in bf16 on CPUs with AMX/AVX512-BF16 where OpenVINO is installed).
+Stages: decode (bytes -> PIL, EXIF orientation, ICC), preprocess (L at full resolution, down-scale to the
+render size), network, postprocess (ab up-sampling onto the full-resolution L, LAB -> RGB, uint8), encode.
+Medians of --runs after a warm-up. Peak memory is the process's peak resident set (ru_maxrss): model, torch
+and all. Writes benchmarks/out/pipeline.{md,json}. Nothing is asserted.
 """
 
 from __future__ import annotations
@@ -49,7 +49,7 @@ def measure_one(args: argparse.Namespace) -> dict:
     from colorize.checkpoint import load_model
     from colorize.engine import colorizer_for
     from colorize.models import create_model
-    from colorize.pipeline import colorize
+    from colorize.pipeline import colorize_upright
     from model_service.api import OUTPUT_FORMATS
     from model_service.decode import load_image, open_image
 
@@ -77,7 +77,7 @@ def measure_one(args: argparse.Namespace) -> dict:
             image = load_image(open_image(data, 60_000_000))
             t["decode"] = (time.perf_counter() - start) * 1000
             stages: dict[str, float] = {}
-            result = colorize(image, model, args.render_size, timings=stages)
+            result = colorize_upright(image, model, args.render_size, timings=stages)
             t.update({k.removesuffix("_ms"): v for k, v in stages.items()})
             for fmt in ("png", "jpeg"):
                 pil_format, _, options = OUTPUT_FORMATS[fmt]

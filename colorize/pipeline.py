@@ -49,8 +49,7 @@ def render_shape(height: int, width: int, render_size: int) -> tuple[int, int]:
 
 
 def split_alpha(image: Image.Image) -> tuple[Image.Image, Image.Image | None]:
-    """Apply EXIF orientation; return the image and its alpha channel (or None)."""
-    image = ImageOps.exif_transpose(image)
+    """The image and its alpha channel (or None)."""
     alpha = None
     if image.mode in ("LA", "RGBA", "PA") or (image.mode == "P" and "transparency" in image.info):
         alpha = image.convert("RGBA").getchannel("A")
@@ -104,9 +103,19 @@ def predict_ab(model: torch.nn.Module, lightness: torch.Tensor) -> torch.Tensor:
 
 def colorize(image: Image.Image, model: torch.nn.Module, render_size: int = DEFAULT_RENDER_SIZE,
              timings: dict | None = None) -> Image.Image:
-    """Colorize a PIL image of any size and mode; returns RGB (or RGBA) at the input's resolution.
+    """Colorize a PIL image of any size and mode, as opened: its EXIF orientation is applied first; returns
+    RGB (or RGBA) at the upright input's resolution.
 
     ``model``: as for ``predict_ab``; its precision is its own (colorize.engine)."""
+    with _timed(timings, "preprocess_ms"):
+        image = ImageOps.exif_transpose(image)
+    return colorize_upright(image, model, render_size, timings)
+
+
+def colorize_upright(image: Image.Image, model: torch.nn.Module, render_size: int = DEFAULT_RENDER_SIZE,
+                     timings: dict | None = None) -> Image.Image:
+    """``colorize`` for an image whose EXIF orientation has been applied already (the model service's
+    model_service.decode does it, with its handling of unreadable EXIF): the pixels are taken as they are."""
     with _timed(timings, "preprocess_ms"):
         image, alpha = split_alpha(image)
         w, h = image.size

@@ -17,7 +17,7 @@ from PIL import Image
 
 from colorize.checkpoint import CheckpointError, model_name
 from colorize.engine import CompileFailed, EngineError, load_colorizer
-from colorize.pipeline import colorize, recommended_render_size
+from colorize.pipeline import colorize_upright, recommended_render_size
 from model_service.gate import InferenceGate
 
 log = logging.getLogger(__name__)
@@ -90,7 +90,7 @@ class Predictor:
         try:
             ramp = Image.linear_gradient("L").resize((self.render_size, self.render_size))
             with self.gate.slot():
-                colorize(ramp, self.model, self.render_size)
+                colorize_upright(ramp, self.model, self.render_size)
         except Exception as exc:  # noqa: BLE001 - reported by /readyz and the log, the worker stays up
             self.state, self.failure = "failed", f"warm-up inference failed: {exc}"
             log.exception("warm-up inference failed")
@@ -116,9 +116,10 @@ class Predictor:
             yield
 
     def colorize(self, image: Image.Image, render_size: int) -> tuple[Image.Image, dict[str, float]]:
-        """Colorize a decoded image; returns the result and its timings in ms (call inside ``slot()``)."""
+        """Colorize an image from model_service.decode (its EXIF orientation applied there); returns the result
+        and its timings in ms (call inside ``slot()``)."""
         timings: dict[str, float] = {}
-        result = colorize(image, self.model, render_size, timings=timings)
+        result = colorize_upright(image, self.model, render_size, timings=timings)
         return result, timings
 
     def describe(self) -> dict[str, Any]:

@@ -126,3 +126,15 @@ def test_recommended_render_size_comes_from_the_checkpoint(metadata, expected):
     from colorize.pipeline import recommended_render_size
 
     assert recommended_render_size(metadata) == expected
+
+
+def test_colorize_upright_takes_the_pixels_as_they_are(model):
+    from colorize.pipeline import colorize_upright
+
+    img = natural_image(40, 100)
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    buf = io.BytesIO()
+    img.save(buf, "JPEG", exif=exif)
+    out = colorize_upright(Image.open(io.BytesIO(buf.getvalue())), model, render_size=32)
+    assert out.size == (100, 40)
