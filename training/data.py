@@ -67,6 +67,12 @@ def run_split(data: list[str | Path], val_data: str | Path | None, val_fraction:
     return split_files(files, val_fraction, seed)
 
 
+def open_rgb(path: str | Path) -> Image.Image:
+    """A photo file as an RGB image, upright (its EXIF orientation applied), fully read (the file is closed)."""
+    with Image.open(path) as img:
+        return ImageOps.exif_transpose(img).convert("RGB")
+
+
 def is_grey(image: Image.Image) -> bool:
     """True for grey and near-grey (low-chroma) photos, judged on a thumbnail."""
     small = image.convert("RGB").resize((32, 32), Image.BILINEAR)
@@ -111,8 +117,7 @@ class ColourImages(Dataset):
 
     def _load(self, index: int) -> Image.Image | None:
         try:
-            with Image.open(self.files[index]) as img:
-                img = ImageOps.exif_transpose(img).convert("RGB")
+            img = open_rgb(self.files[index])
         except (OSError, ValueError, SyntaxError):
             return None  # unreadable files are skipped like grey ones
         return None if is_grey(img) else img

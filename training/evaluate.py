@@ -16,29 +16,15 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import torch
-from PIL import Image, ImageOps
 from tqdm import tqdm
 
 from colorize import metrics
-from colorize.pipeline import colorize, join_lightness_ab, lightness_of, recommended_render_size
+from colorize.pipeline import colorize, recommended_render_size
 from training.data import list_images
+from training.measure import grey_baseline, image_metrics, load_photo, truth_tensor
 from training.ntire import markdown_table
 
 METRICS = ("mse", "psnr", "ssim", "colourfulness")
-
-
-def image_metrics(pred: np.ndarray, truth: torch.Tensor) -> dict:
-    """pred: (H, W, 3) uint8; truth: (1, 3, H, W) float 0-255."""
-    p = torch.tensor(pred).permute(2, 0, 1).unsqueeze(0).double()  # a copy: PIL arrays are read-only
-    return {"mse": metrics.mse(p, truth).item(), "psnr": metrics.psnr(p, truth).item(),
-            "ssim": metrics.ssim(p, truth).item(), "colourfulness": metrics.colourfulness(p).item()}
-
-
-def grey_baseline(image: Image.Image) -> np.ndarray:
-    """The photo's own lightness with ab = 0, as uint8 RGB."""
-    lightness = lightness_of(image)
-    return join_lightness_ab(lightness, torch.zeros(1, 2, 1, 1))
 
 
 def evaluate_folder(folder: Path, model, render_size: int, limit: int | None) -> dict:
@@ -48,9 +34,8 @@ def evaluate_folder(folder: Path, model, render_size: int, limit: int | None) ->
     sums = {"model": dict.fromkeys(METRICS, 0.0), "grey": dict.fromkeys(METRICS, 0.0),
             "truth": {"colourfulness": 0.0}}
     for path in tqdm(files, desc=folder.name, unit="img", file=sys.stderr, leave=False):
-        with Image.open(path) as img:
-            truth_img = ImageOps.exif_transpose(img).convert("RGB")
-        truth = torch.from_numpy(np.array(truth_img)).permute(2, 0, 1).unsqueeze(0).double()
+        truth_img = load_photo(path)
+        truth = truth_tensor(truth_img)
         for k, v in image_metrics(grey_baseline(truth_img), truth).items():
             sums["grey"][k] += v
         sums["truth"]["colourfulness"] += metrics.colourfulness(truth).item()
