@@ -54,7 +54,7 @@ def test_a_shape_openvino_gets_wrong_is_answered_another_way(model, monkeypatch)
     infer = runtime.OpenVinoColorizer._infer
     monkeypatch.setattr(runtime.OpenVinoColorizer, "_infer", staticmethod(lambda c, t: infer(c, t) + 40.0))
     assert torch.allclose(net(x), want)  # every compiled answer is off: PyTorch answers
-    with torch.autocast("cpu", dtype=torch.bfloat16):  # as colorize.pipeline.predict_ab calls it in bf16
+    with torch.autocast("cpu", dtype=torch.bfloat16):  # inside a caller's bf16 autocast
         assert torch.allclose(net(x), want)  # ... in fp32, and the check compared with fp32 too
     assert net.compiled_shapes() == [("bf16", (1, 1, 64, 96))]
     monkeypatch.setattr(runtime.OpenVinoColorizer, "_infer", staticmethod(infer))

@@ -33,7 +33,7 @@ def samples(client, name: str) -> dict[tuple, float]:
     return {}
 
 
-# 256 x 7: a render one pixel wide in the deepest layer, where bf16 on AMX CPUs gives NaN (predict_ab reruns it in fp32)
+# 256 x 7: a render one pixel wide in the deepest layer, where bf16 on AMX CPUs gives NaN (rerun in fp32)
 @pytest.mark.parametrize("height, width", [(1, 1), (37, 53), (101, 7), (256, 7)])
 def test_output_has_the_input_size_and_lightness(client, height, width):
     grey = natural_image(height, width).convert("L")
