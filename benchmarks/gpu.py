@@ -26,6 +26,7 @@ from benchmarks.compute import latency_ms, model_flops
 from benchmarks.machine import print_machine, save_results
 from colorize import DEFAULT_CHECKPOINT
 from colorize.checkpoint import load_model
+from colorize.engine import colorizer_for
 from colorize.pipeline import colorize, recommended_render_size
 
 VARIANTS = {  # name -> (autocast dtype or None, channels_last)
@@ -96,6 +97,7 @@ def photo(megapixels: float) -> Image.Image:
 def pipeline_rows(model, render_size: int, runs: int, megapixels=(1, 12)) -> list[dict]:
     """Median stage times of colorize() (bf16) per photo size, after two warm-up calls. Each stage ends
     with the ab maps back on the CPU, so the GPU's work is inside the network figure."""
+    colorizer = colorizer_for(model, precision="bf16")
     rows = []
     for mp in megapixels:
         image = photo(mp)
@@ -103,7 +105,7 @@ def pipeline_rows(model, render_size: int, runs: int, megapixels=(1, 12)) -> lis
         for i in range(runs + 2):
             timings: dict = {}
             start = time.perf_counter()
-            colorize(image, model, render_size, "bf16", timings)
+            colorize(image, colorizer, render_size, timings)
             total = (time.perf_counter() - start) * 1000
             if i >= 2:
                 samples.append({**timings, "total_ms": total})

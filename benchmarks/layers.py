@@ -26,8 +26,9 @@ import torch
 
 from benchmarks.machine import print_machine, save_results
 from benchmarks.model import floor_probes, sustained_rate
-from colorize import DEFAULT_CHECKPOINT, runtime
+from colorize import DEFAULT_CHECKPOINT
 from colorize.checkpoint import load_model
+from colorize.engine import colorizer_for, openvino_available
 
 
 def _conv_flops(op) -> int:
@@ -87,7 +88,7 @@ def main() -> None:
     p.add_argument("--out", type=Path, default=Path("benchmarks/out"))
     args = p.parse_args()
     info = print_machine()
-    if not runtime.available():
+    if not openvino_available():
         raise SystemExit("benchmarks.layers profiles the OpenVINO path; OpenVINO is not installed")
     model, _ = load_model(args.checkpoint)
     probes = floor_probes("bf16")
@@ -95,7 +96,7 @@ def main() -> None:
     best = max(probe_rates, key=probe_rates.get)
     print("bf16 probes (GFLOP/s): " + ", ".join(f"{k} {v:.0f}" for k, v in probe_rates.items()))
 
-    colorizer = runtime.OpenVinoColorizer(model, "bf16", threads=torch.get_num_threads())
+    colorizer = colorizer_for(model, precision="bf16", runtime="openvino", threads=torch.get_num_threads())
     shape = (1, 1, args.size, args.size)
     compiled = colorizer.compile_shape("bf16", shape, profile=True)
     x = np.full(shape, 50.0, np.float32)

@@ -8,7 +8,7 @@ baseline) and the faster variants; each latency is also shown as a multiple of t
 (FLOPs / measured rate of the arithmetic it uses). For the service's variant the floor is also measured
 round by round right beside the forward pass (this VM's speed swings over seconds), and that paired
 ratio is the figure to hold against a target. The OpenVINO variants run in a child process with the
-environment the model service gives itself (model_service.config.openmp_environment), the PyTorch
+environment the model service gives itself (colorize.engine.openmp_environment), the PyTorch
 variants in this one. Writes benchmarks/out/model.{md,json}.
 """
 
@@ -31,8 +31,8 @@ from benchmarks.compute import latency_ms, model_flops
 from benchmarks.machine import print_machine, save_results
 from colorize import DEFAULT_CHECKPOINT, runtime
 from colorize.checkpoint import load_model
+from colorize.engine import colorizer_for, openmp_environment, openvino_available
 from colorize.models import create_model
-from model_service.config import openmp_environment
 
 SERVICE_VARIANT = "OpenVINO bf16 (the service's default here)"
 VARIANTS = {  # name -> (runtime, precision, channels_last)
@@ -84,7 +84,7 @@ def floor_probes(precision: str) -> dict[str, tuple[Callable[[], object], float]
     probes = {f"torch conv3x3 {precision}": _torch_conv(dtype)}
     for n in (2048, 4096):
         probes[f"torch {precision} {n}"] = _torch_matmul(dtype, n)
-        if runtime.available():
+        if openvino_available():
             probes[f"openvino {precision} {n}"] = _openvino_matmul(precision, n)
     return probes
 
@@ -172,7 +172,8 @@ def measure_variants(model, sizes: list[int], names: list[str], runs: int, round
     """Median latency of each named variant at each size; the paired floor ratio for ``paired_for``."""
     compiled = {}
     if any(VARIANTS[n][0] == "openvino" for n in names):
-        compiled = {p: runtime.OpenVinoColorizer(model, p, threads=torch.get_num_threads()) for p in ("fp32", "bf16")}
+        compiled = {p: colorizer_for(model, precision=p, runtime="openvino", threads=torch.get_num_threads())
+                    for p in ("fp32", "bf16")}
     rows, paired = [], []
     for size in sizes:
         flops = model_flops(model, size)
@@ -212,12 +213,12 @@ def main() -> None:
     print("dense rates (GFLOP/s): " + ", ".join(f"{k} {v:.0f}" for k, v in measured.items()))
     print(f"best: fp32 {rates['fp32']:.0f} GFLOP/s ({best_probe['fp32'][0]}), "
           f"bf16 {rates['bf16']:.0f} GFLOP/s ({best_probe['bf16'][0]})")
-    service_variant = SERVICE_VARIANT if runtime.available() else "bf16 autocast + channels_last"
+    service_variant = SERVICE_VARIANT if openvino_available() else "bf16 autocast + channels_last"
     torch_names = [n for n in VARIANTS if n not in openvino_names]
     rows, paired = measure_variants(model, args.sizes, torch_names, args.runs, args.rounds, service_variant,
                                     best_probe["bf16"][1])
-    service_env = openmp_environment(os.environ)
-    if runtime.available():
+    service_env = openmp_environment("auto", "cpu")  # the model service's, with its default MODEL_RUNTIME
+    if openvino_available():
         # The OpenVINO variants run in a process of their own with the environment the model service
         # gives itself (OMP_WAIT_POLICY=PASSIVE, which slows PyTorch's own variants): each path as served.
         cmd = [sys.executable, "-m", "benchmarks.model", "--child-probe", best_probe["bf16"][0], "--checkpoint",

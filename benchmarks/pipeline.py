@@ -4,19 +4,18 @@
 
 Each size runs in its own process (so its peak memory is its own): a grey JPEG of that many pixels is made
 from a bench photo, then decoded, colorized and encoded exactly as the model service does it
-(model_service.decode, colorize.pipeline.colorize, the service's PNG and JPEG settings), for the fp32 eager
-baseline and for the path the service uses (MODEL_RUNTIME=auto, MODEL_PRECISION=auto: OpenVINO in bf16
-on CPUs with AMX/AVX512-BF16 where OpenVINO is installed).
-Stages: decode (bytes -> PIL), preprocess (EXIF, L at full resolution, down-scale to the render size),
-network, postprocess (ab up-sampling onto the full-resolution L, LAB -> RGB, uint8), encode. Medians of
---runs after a warm-up. Peak memory is the process's peak resident set (ru_maxrss): model, torch and all.
-Writes benchmarks/out/pipeline.{md,json}. Nothing is asserted.
+(model_service.decode, colorize.pipeline.colorize_upright, the service's PNG and JPEG settings), for the
+fp32 eager baseline and for the path the service uses (MODEL_RUNTIME=auto, MODEL_PRECISION=auto: OpenVINO
+in bf16 on CPUs with AMX/AVX512-BF16 where OpenVINO is installed).
+Stages: decode (bytes -> PIL, EXIF orientation, ICC), preprocess (L at full resolution, down-scale to the
+render size), network, postprocess (ab up-sampling onto the full-resolution L, LAB -> RGB, uint8), encode.
+Medians of --runs after a warm-up. Peak memory is the process's peak resident set (ru_maxrss): model, torch
+and all. Writes benchmarks/out/pipeline.{md,json}. Nothing is asserted.
 """
 
 from __future__ import annotations
 
 import argparse
-import copy
 import io
 import json
 import os
@@ -48,12 +47,11 @@ def measure_one(args: argparse.Namespace) -> dict:
     import torch
 
     from colorize.checkpoint import load_model
+    from colorize.engine import colorizer_for
     from colorize.models import create_model
-    from colorize.pipeline import colorize
-    from colorize.runtime import OpenVinoColorizer, resolve_runtime
+    from colorize.pipeline import colorize_upright
     from model_service.api import OUTPUT_FORMATS
     from model_service.decode import load_image, open_image
-    from model_service.predictor import prepare_model, resolve_precision
 
     torch.set_num_threads(args.threads or torch.get_num_threads())
     data = make_photo(args.child, args.source)
@@ -62,18 +60,16 @@ def measure_one(args: argparse.Namespace) -> dict:
     else:
         model = create_model("unet_resnet34").eval()
     if args.variant == "baseline":
-        variants = {"fp32 eager (baseline)": (model, "fp32")}
+        variants = {"fp32 eager (baseline)": colorizer_for(model)}
     else:  # only built here, so the baseline's process holds no second copy of the network
-        precision = resolve_precision("auto", "cpu")
-        if resolve_runtime("auto", "cpu") == "openvino":
-            service = OpenVinoColorizer(model, precision, threads=torch.get_num_threads())
-            variants = {f"service path (OpenVINO {precision})": (service, precision)}
-        else:
-            service = prepare_model(copy.deepcopy(model), True)
-            variants = {f"service path (PyTorch {precision} + channels_last)": (service, precision)}
+        # the model service's defaults: MODEL_PRECISION=auto, MODEL_RUNTIME=auto, MODEL_CHANNELS_LAST=true
+        service = colorizer_for(model, precision="auto", runtime="auto", channels_last=True,
+                                threads=torch.get_num_threads())
+        name = ("OpenVINO " if service.runtime == "openvino" else "PyTorch ") + service.precision
+        variants = {f"service path ({name}{' + channels_last' if service.channels_last else ''})": service}
     rss_loaded = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     out = {"megapixels": args.child, "jpeg_bytes": len(data), "variants": {}}
-    for name, (model, precision) in variants.items():
+    for name, model in variants.items():
         runs = []
         for i in range(args.runs + 1):
             t: dict[str, float] = {}
@@ -81,7 +77,7 @@ def measure_one(args: argparse.Namespace) -> dict:
             image = load_image(open_image(data, 60_000_000))
             t["decode"] = (time.perf_counter() - start) * 1000
             stages: dict[str, float] = {}
-            result = colorize(image, model, args.render_size, precision=precision, timings=stages)
+            result = colorize_upright(image, model, args.render_size, timings=stages)
             t.update({k.removesuffix("_ms"): v for k, v in stages.items()})
             for fmt in ("png", "jpeg"):
                 pil_format, _, options = OUTPUT_FORMATS[fmt]
@@ -116,7 +112,7 @@ def markdown(report: dict) -> str:
                          f"| {t['encode_jpeg']:.0f} | {core + t['encode_png']:.0f} | {core + t['encode_jpeg']:.0f} "
                          f"| {r['peak_rss_mib'][name]:.0f} |")
     lines += ["", "Each photo size and variant ran in its own process, the service path with the environment "
-              "the model service gives itself (model_service.config.openmp_environment: "
+              "the model service gives itself (colorize.engine.openmp_environment: "
               + (", ".join(f"{k}={v}" for k, v in report["service_environment"].items()) or "nothing to add")
               + "); peak RSS is that "
               "process's, model and all; after loading the model it was "
@@ -143,10 +139,10 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(measure_one(args)))
         return 0
     from benchmarks.machine import print_machine, save_results
-    from model_service.config import openmp_environment
+    from colorize.engine import openmp_environment
 
     info = print_machine()
-    service_env = openmp_environment(os.environ)
+    service_env = openmp_environment("auto", "cpu")  # the model service's, with its default MODEL_RUNTIME
     results = []
     for size in args.sizes:
         cmd = [sys.executable, "-m", "benchmarks.pipeline", "--child", str(size), "--checkpoint", str(args.checkpoint),

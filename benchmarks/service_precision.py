@@ -28,16 +28,14 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.machine import cpu_model, save_results  # noqa: E402
-from colorize import runtime  # noqa: E402
 from colorize.checkpoint import load_model  # noqa: E402
+from colorize.engine import colorizer_for, cpu_flags, openvino_available, usable_cores  # noqa: E402
 from colorize.metrics import psnr  # noqa: E402
 from colorize.pipeline import colorize, predict_ab, render_shape  # noqa: E402
-from model_service.config import usable_cores  # noqa: E402
-from model_service.predictor import cpu_flags, prepare_model  # noqa: E402
 
 # (runtime, precision, channels_last); the first is the baseline
 VARIANTS = [("torch", "fp32", False), ("torch", "bf16", False), ("torch", "fp32", True), ("torch", "bf16", True)]
-if runtime.available():
+if openvino_available():
     VARIANTS += [("openvino", "fp32", False), ("openvino", "bf16", False)]
 SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff"}
 
@@ -75,12 +73,12 @@ def measure(checkpoint: Path, images: list[tuple[str, Image.Image]], render_size
     machine falls on all of them alike."""
     models = {}
     for engine, precision, channels_last in VARIANTS:
-        model = prepare_model(load_model(checkpoint)[0], channels_last, precision)
+        model = colorizer_for(load_model(checkpoint)[0], precision=precision, runtime=engine,
+                              channels_last=channels_last, threads=torch.get_num_threads(), cache_size=64)
         if engine == "openvino":
-            model = runtime.OpenVinoColorizer(model, precision, threads=torch.get_num_threads(), cache_size=64)
             for _, truth in images:  # compile every render shape before timing
-                colorize(truth.convert("L"), model, render_size, precision=precision)
-        colorize(images[0][1].convert("L"), model, render_size, precision=precision)  # warm-up
+                colorize(truth.convert("L"), model, render_size)
+        colorize(images[0][1].convert("L"), model, render_size)  # warm-up
         models[(engine, precision, channels_last)] = model
     rows: dict[tuple[str, str, bool], list[dict]] = {v: [] for v in VARIANTS}
     for name, truth in images:
@@ -91,7 +89,7 @@ def measure(checkpoint: Path, images: list[tuple[str, Image.Image]], render_size
         for _ in range(repeats):
             for variant, model in models.items():
                 timings: dict[str, float] = {}
-                outputs[variant] = colorize(grey, model, render_size, precision=variant[1], timings=timings)
+                outputs[variant] = colorize(grey, model, render_size, timings=timings)
                 totals[variant].append(sum(timings.values()))
                 networks[variant].append(timings["network_ms"])
         fp32 = as_tensor(outputs[VARIANTS[0]])
@@ -122,15 +120,15 @@ def measure(checkpoint: Path, images: list[tuple[str, Image.Image]], render_size
 def batching(checkpoint: Path, shape: tuple[int, int], sizes: list[int], repeats: int) -> list[dict]:
     """Network time per image when ``b`` same-shaped requests run as one batch (batch sizes take turns)."""
     cases = [(precision, b) for precision in ("fp32", "bf16") for b in sizes]
-    models = {p: prepare_model(load_model(checkpoint)[0], True, p) for p in ("fp32", "bf16")}
+    models = {p: colorizer_for(load_model(checkpoint)[0], precision=p, channels_last=True) for p in ("fp32", "bf16")}
     inputs = {b: torch.rand(b, 1, *shape) * 100 for b in sizes}
     for precision, b in cases:
-        predict_ab(models[precision], inputs[b], precision)  # warm-up for this shape
+        predict_ab(models[precision], inputs[b])  # warm-up for this shape
     times: dict[tuple[str, int], list[float]] = {case: [] for case in cases}
     for _ in range(repeats):
         for precision, b in cases:
             start = time.perf_counter()
-            predict_ab(models[precision], inputs[b], precision)
+            predict_ab(models[precision], inputs[b])
             times[(precision, b)].append((time.perf_counter() - start) * 1000 / b)
     return [{"precision": p, "channels_last": True, "batch": b, "network_ms_per_image": statistics.median(t),
              "network_ms_per_image_best": min(t)} for (p, b), t in times.items()]

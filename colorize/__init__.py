@@ -35,13 +35,3 @@ DEFAULT_CHECKPOINT = _ROOT / "models" / "colorizer.safetensors"
 # (models/unet_resnet34.md).
 SHIPPED_CHECKPOINTS: list[Path] = [DEFAULT_CHECKPOINT, DEFAULT_CHECKPOINT.with_name("unet_resnet34.safetensors")]
 
-
-def resolve_device(name: str = "auto") -> str:
-    """'auto' -> 'cuda' when a GPU is visible, else 'cpu'; other names pass through."""
-    import torch
-
-    if name == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise RuntimeError(f"device {name!r} requested but no CUDA GPU is visible")
-    return name

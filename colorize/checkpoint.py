@@ -1,9 +1,9 @@
 """save_model / load_model: safetensors weights (no pickle) with JSON metadata in the file header.
 
-The metadata records the architecture (name + config) so that load_model rebuilds exactly the model
-that was trained, plus whatever the caller adds (training data, metrics, ...), the package version
-and the sha256 of the weights, which load_model verifies. A readable copy of the metadata is written
-beside the weights as ``<name>.json``.
+The metadata records the architecture (the model's ModelConfig: ``{"name": ..., "config": {fields}}``) so
+that load_model rebuilds exactly the model that was trained, plus whatever the caller adds (training data,
+metrics, ...), the package version and the sha256 of the weights, which load_model verifies. A readable
+copy of the metadata is written beside the weights as ``<name>.json``.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from colorize import __version__
-from colorize.models import create_model
+from colorize.models import ModelConfig, UNetColorizer
 
 _META_KEY = "colorize"
 FORMAT_VERSION = 1
@@ -42,20 +42,19 @@ def save_model(model: torch.nn.Module, path: str | Path, metadata: dict | None =
     """Write ``model``'s weights to ``path`` (.safetensors); ``dtype=torch.float16`` halves the file."""
     path = Path(path)
     config = getattr(model, "config", None)
-    if not config or "name" not in config:
-        raise ValueError("save_model needs a model built by colorize.models.create_model")
+    if not isinstance(config, ModelConfig):
+        raise ValueError("save_model needs a UNetColorizer (colorize.models.create_model), which has a ModelConfig")
     state = {}
     for k, v in model.state_dict().items():
         v = v.detach().cpu().contiguous()
         if dtype is not None and v.is_floating_point():
             v = v.to(dtype)
         state[k] = v.clone()
-    arch = {k: (list(v) if isinstance(v, tuple) else v) for k, v in config.items() if k != "name"}
     meta = {
         **(metadata or {}),
         "format_version": FORMAT_VERSION,
         "colorize_version": __version__,
-        "architecture": {"name": config["name"], "config": arch},
+        "architecture": config.to_architecture(),
         "storage_dtype": str(dtype or torch.float32).replace("torch.", ""),
         "weights_sha256": weights_sha256(state),
     }
@@ -109,7 +108,7 @@ def load_model(path: str | Path, device: str | torch.device = "cpu") -> tuple[to
         raise CheckpointError(f"{path}: weights do not match their recorded sha256 (file corrupt?)")
     arch = meta.get("architecture") or {}
     try:
-        model = create_model(arch["name"], **arch.get("config", {}))
+        model = UNetColorizer(ModelConfig.from_architecture(arch))
     except (KeyError, TypeError, ValueError) as exc:
         raise CheckpointError(f"{path}: unknown or invalid architecture {arch!r}: {exc}") from exc
     state = {k: (v.float() if v.is_floating_point() else v) for k, v in state.items()}

@@ -49,21 +49,19 @@ def get_parser() -> argparse.ArgumentParser:
 def predict(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from colorize import SHIPPED_CHECKPOINTS, resolve_device, runtime
-    from colorize.checkpoint import CheckpointError, find_checkpoint, load_model
+    from colorize import SHIPPED_CHECKPOINTS
+    from colorize.checkpoint import CheckpointError, find_checkpoint
+    from colorize.engine import EngineError, load_colorizer
     from colorize.pipeline import colorize, recommended_render_size
 
     if args.render_size is not None and not 16 <= args.render_size <= 2048:
         print(f"colorize: --render-size must be between 16 and 2048, got {args.render_size}", file=sys.stderr)
         return 2
     try:
-        device = resolve_device(args.device)
         path = find_checkpoint(args.model, SHIPPED_CHECKPOINTS) if args.model else args.checkpoint
-        model, meta = load_model(path, device=device)
-        render_size = args.render_size or recommended_render_size(meta)
-        if runtime.resolve_runtime(args.runtime, device) == "openvino":
-            model = runtime.OpenVinoColorizer(model, args.precision)
-    except (CheckpointError, RuntimeError, ValueError) as exc:
+        model = load_colorizer(path, device=args.device, precision=args.precision, runtime=args.runtime)
+        render_size = args.render_size or recommended_render_size(model.metadata)
+    except (CheckpointError, EngineError, ValueError) as exc:
         print(f"colorize: {exc}", file=sys.stderr)
         return 2
     files = _expand(args.inputs)
@@ -77,7 +75,7 @@ def predict(args: argparse.Namespace) -> int:
         try:
             with Image.open(path) as img:
                 img.load()
-                result = colorize(img, model, render_size=render_size, precision=args.precision)
+                result = colorize(img, model, render_size=render_size)
         except (FileNotFoundError, IsADirectoryError, PermissionError) as exc:
             failed += 1
             bar.write(f"skipped {path}: cannot open ({exc.strerror or exc})", file=sys.stderr)

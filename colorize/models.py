@@ -1,15 +1,22 @@
-"""Encoder U-Nets that predict ab from L, and a small registry: create_model / list_models.
+"""Encoder U-Nets that predict ab from L, their config (ModelConfig) and a small registry: create_model /
+list_models.
 
 The encoder (colorize.encoders: a ResNet, MobileNetV2 or EfficientNet-Lite) gives five taps at strides
 2 ... 32. The decoder up-samples (bilinear, never transposed convolution) and joins each encoder tap by
 concatenation. The model
 takes L in LAB units [0, 100] and returns ab in LAB units, bounded by tanh: the normalisation is
 inside the model, so a checkpoint carries it.
+
+A model is built from a ``ModelConfig`` (which encoder, its depth, the decoder's widths, the chroma gain);
+the model keeps it as ``model.config`` and colorize.checkpoint stores its fields beside the weights, so a
+checkpoint rebuilds exactly the model that was saved.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import dataclasses
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -24,7 +31,8 @@ from colorize.encoders import (
     mobilenet_v2_encoder,
 )
 
-__all__ = ["PretrainedWeightsUnavailable", "UNetColorizer", "create_model", "list_models", "DEFAULT_MODEL"]
+__all__ = ["PretrainedWeightsUnavailable", "ModelConfig", "UNetColorizer", "create_model", "list_models",
+           "DEFAULT_MODEL"]
 
 
 def _conv_bn_relu(cin: int, cout: int) -> nn.Sequential:
@@ -52,21 +60,56 @@ def pad_to_multiple(lightness: torch.Tensor, multiple: int) -> torch.Tensor:
     return F.pad(lightness, (0, pw, 0, ph), mode="replicate") if ph or pw else lightness
 
 
+@dataclass(frozen=True)
+class ModelConfig:
+    """How a UNetColorizer is built; a registered name's defaults come from ``ModelConfig.named``."""
+
+    name: str = "unet_resnet34"  # the registry's name (create_model), recorded in checkpoints
+    encoder: str = "resnet"  # resnet | mobilenet_v2 | efficientnet_lite
+    depth: int = 34  # ResNet depth, or EfficientNet-Lite's number (0, 2); unused by mobilenet_v2
+    decoder_channels: tuple[int, ...] = (256, 128, 64, 32, 16)
+    # A fixed factor on the predicted ab, chosen after training on held-out photos
+    # (training.calibrate): regression losses shrink colour towards grey, this restores it.
+    chroma_gain: float = 1.0
+
+    def __post_init__(self):
+        object.__setattr__(self, "decoder_channels", tuple(int(c) for c in self.decoder_channels))
+        object.__setattr__(self, "chroma_gain", float(self.chroma_gain))
+        if len(self.decoder_channels) != 5:
+            raise ValueError("decoder_channels needs 5 entries")
+        if self.encoder not in _ENCODERS:
+            raise ValueError(f"unknown encoder {self.encoder!r}; choose one of {', '.join(_ENCODERS)}")
+
+    @classmethod
+    def named(cls, name: str = "unet_resnet34", **overrides) -> ModelConfig:
+        """A registered model's config (list_models), with ``overrides`` of its fields."""
+        if name not in _REGISTRY:
+            raise ValueError(f"unknown model {name!r}; choose one of {', '.join(list_models())}")
+        return cls(name=name, **{**_REGISTRY[name], **overrides})
+
+    @classmethod
+    def from_architecture(cls, architecture: Mapping) -> ModelConfig:
+        """The config a checkpoint's ``architecture`` entry ({"name": ..., "config": {...}}) describes. Files
+        written before ModelConfig stored only the fields given to create_model (often none but the chroma
+        gain); the rest are the name's registered defaults, as they were then."""
+        return cls.named(architecture["name"], **(architecture.get("config") or {}))
+
+    def to_architecture(self) -> dict:
+        """The checkpoint's ``architecture`` entry: the name, and every other field under "config"."""
+        fields = dataclasses.asdict(self)
+        name = fields.pop("name")
+        return {"name": name, "config": {k: list(v) if isinstance(v, tuple) else v for k, v in fields.items()}}
+
+
 class UNetColorizer(nn.Module):
     """L (N,1,H,W) in [0,100] -> ab (N,2,H,W) in LAB units, for any H, W."""
 
-    def __init__(self, depth: int = 34, pretrained: str | None = None,
-                 decoder_channels: tuple[int, ...] = (256, 128, 64, 32, 16), chroma_gain: float = 1.0,
-                 encoder: str = "resnet"):
+    def __init__(self, config: ModelConfig | None = None, pretrained: str | None = None):
         super().__init__()
-        # A fixed factor on the predicted ab, chosen after training on held-out photos
-        # (training.calibrate): regression losses shrink colour towards grey, this restores it.
-        self.chroma_gain = float(chroma_gain)
-        self.encoder = _ENCODERS[encoder](depth, pretrained)
+        self.config = config or ModelConfig()
+        self.encoder = _ENCODERS[self.config.encoder](self.config.depth, pretrained)
         c = self.encoder.channels
-        d = tuple(decoder_channels)
-        if len(d) != 5:
-            raise ValueError("decoder_channels needs 5 entries")
+        d = self.config.decoder_channels
         self.blocks = nn.ModuleList([
             DecoderBlock(c[4], c[3], d[0]),
             DecoderBlock(d[0], c[2], d[1]),
@@ -81,6 +124,15 @@ class UNetColorizer(nn.Module):
 
     STRIDE = 32  # the encoder halves five times
 
+    @property
+    def chroma_gain(self) -> float:
+        """The config's chroma gain (the factor on the predicted ab)."""
+        return self.config.chroma_gain
+
+    @chroma_gain.setter
+    def chroma_gain(self, gain: float) -> None:
+        self.config = dataclasses.replace(self.config, chroma_gain=gain)
+
     def forward(self, lightness: torch.Tensor) -> torch.Tensor:
         h, w = lightness.shape[-2:]
         return self.forward_padded(pad_to_multiple(lightness, self.STRIDE))[..., :h, :w]
@@ -94,7 +146,8 @@ class UNetColorizer(nn.Module):
         for block, skip in zip(self.blocks, [feats[3], feats[2], feats[1], feats[0], x], strict=True):
             y = block(y, skip)
         ab = lab.denormalize_ab(torch.tanh(self.head(y).float()))
-        return ab * self.chroma_gain if self.chroma_gain != 1.0 else ab
+        gain = self.config.chroma_gain
+        return ab * gain if gain != 1.0 else ab
 
 
 _ENCODERS: dict[str, Callable[[int, str | None], nn.Module]] = {
@@ -117,11 +170,6 @@ def list_models() -> list[str]:
     return sorted(_REGISTRY)
 
 
-def create_model(name: str = DEFAULT_MODEL, pretrained: str | None = None, **config) -> UNetColorizer:
-    """Build a registered model; ``model.config`` records how, so a checkpoint can rebuild it."""
-    if name not in _REGISTRY:
-        raise ValueError(f"unknown model {name!r}; choose one of {', '.join(list_models())}")
-    kwargs = {**_REGISTRY[name], **config}
-    model = UNetColorizer(pretrained=pretrained, **kwargs)
-    model.config = {"name": name, **{k: v for k, v in config.items()}}
-    return model
+def create_model(name: str = DEFAULT_MODEL, pretrained: str | None = None, **overrides) -> UNetColorizer:
+    """Build a registered model (``overrides``: ModelConfig fields); ``model.config`` records how."""
+    return UNetColorizer(ModelConfig.named(name, **overrides), pretrained=pretrained)

@@ -49,8 +49,7 @@ def render_shape(height: int, width: int, render_size: int) -> tuple[int, int]:
 
 
 def split_alpha(image: Image.Image) -> tuple[Image.Image, Image.Image | None]:
-    """Apply EXIF orientation; return the image and its alpha channel (or None)."""
-    image = ImageOps.exif_transpose(image)
+    """The image and its alpha channel (or None)."""
     alpha = None
     if image.mode in ("LA", "RGBA", "PA") or (image.mode == "P" and "transparency" in image.info):
         alpha = image.convert("RGBA").getchannel("A")
@@ -91,32 +90,39 @@ def lightness_at_render_size(lightness: torch.Tensor, render_size: int) -> torch
     return F.interpolate(lightness, size=shape, mode="bilinear", align_corners=False, antialias=True)
 
 
-def predict_ab(model: torch.nn.Module, lightness: torch.Tensor, precision: str = "fp32") -> torch.Tensor:
-    """Run the network on L (N, 1, h, w) and return ab (N, 2, h, w) float32 on the CPU."""
-    first = next(model.parameters(), None)  # a runtime wrapper (colorize.runtime) has none: the CPU
+def predict_ab(model: torch.nn.Module, lightness: torch.Tensor) -> torch.Tensor:
+    """Run the network on L (N, 1, h, w) and return ab (N, 2, h, w) float32 on the CPU.
+
+    ``model``: a colorizer from colorize.engine (load_colorizer), which runs in its own precision and
+    runtime, or a bare model, run as it is (fp32) on its device."""
+    first = next(model.parameters(), None)
     device = first.device if first is not None else torch.device("cpu")
     with torch.inference_mode():
-        if precision == "bf16":
-            with torch.autocast(device_type=device.type, dtype=torch.bfloat16):
-                ab = model(lightness.to(device)).float()
-            if torch.isfinite(ab).all():
-                return ab.cpu()
-            # Seen with torch 2.14 on AMX CPUs for very thin renders (a 1-pixel-wide deepest feature
-            # map): bf16 gives NaN there, so such an input is run again in fp32.
-        ab = model(lightness.to(device)).float()
-    return ab.cpu()
+        return model(lightness.to(device)).float().cpu()
 
 
 def colorize(image: Image.Image, model: torch.nn.Module, render_size: int = DEFAULT_RENDER_SIZE,
-             precision: str = "fp32", timings: dict | None = None) -> Image.Image:
-    """Colorize a PIL image of any size and mode; returns RGB (or RGBA) at the input's resolution."""
+             timings: dict | None = None) -> Image.Image:
+    """Colorize a PIL image of any size and mode, as opened: its EXIF orientation is applied first; returns
+    RGB (or RGBA) at the upright input's resolution.
+
+    ``model``: as for ``predict_ab``; its precision is its own (colorize.engine)."""
+    with _timed(timings, "preprocess_ms"):
+        image = ImageOps.exif_transpose(image)
+    return colorize_upright(image, model, render_size, timings)
+
+
+def colorize_upright(image: Image.Image, model: torch.nn.Module, render_size: int = DEFAULT_RENDER_SIZE,
+                     timings: dict | None = None) -> Image.Image:
+    """``colorize`` for an image whose EXIF orientation has been applied already (the model service's
+    model_service.decode does it, with its handling of unreadable EXIF): the pixels are taken as they are."""
     with _timed(timings, "preprocess_ms"):
         image, alpha = split_alpha(image)
         w, h = image.size
         lightness = lightness_of(image)
         small = lightness_at_render_size(lightness, render_size)
     with _timed(timings, "network_ms"):
-        ab_small = predict_ab(model, small, precision)
+        ab_small = predict_ab(model, small)
     with _timed(timings, "postprocess_ms"):
         rgb = join_lightness_ab(lightness, ab_small)
         result = Image.fromarray(rgb, "RGB")

@@ -1,4 +1,5 @@
-"""The network on another inference runtime: OpenVINO, for CPUs.
+"""The network on its inference runtime, in its precision: PyTorch (``TorchColorizer``) or OpenVINO, for
+CPUs (``OpenVinoColorizer``). colorize.engine chooses which and builds them (load_colorizer).
 
 On this project's 2-core Xeon (AMX-bf16) OpenVINO in bf16 ran the shipped U-Net at 256 x 256 in 36.5 ms
 (median; 16-39 ms as the VM's speed swings) against 60 ms for PyTorch's fastest eager path (bf16
@@ -10,8 +11,8 @@ width), so ``colorize.pipeline`` runs it unchanged. The network is converted onc
 Before conversion each decoder block's concatenation is taken out (``without_concat``): the same
 arithmetic, 0.92x the time at 256 x 256 here (benchmarks/RESULTS.md).
 
-OpenVINO is optional (``pip install 'colorize[serve]'`` brings it on x86-64); ``available()`` says whether
-it can be used.
+OpenVINO is optional (``pip install 'colorize[serve]'`` brings it on x86-64);
+``colorize.engine.openvino_available()`` says whether it can be used.
 """
 
 from __future__ import annotations
@@ -31,34 +32,38 @@ from colorize.models import DecoderBlock, pad_to_multiple
 
 log = logging.getLogger(__name__)
 
-RUNTIMES = ("auto", "torch", "openvino")
+class TorchColorizer(nn.Module):
+    """A UNetColorizer run by PyTorch in its precision; call it like the model: L (N,1,H,W) -> ab (N,2,H,W),
+    float32 on the CPU whatever the model's device.
 
+    ``precision`` 'bf16' runs the model under bf16 autocast; an answer with non-finite values is computed
+    again in fp32 (seen with torch 2.14 on AMX CPUs for very thin renders, a 1-pixel-wide deepest feature
+    map: bf16 gives NaN there). ``channels_last`` converts the model's weights (in place) to NHWC."""
 
-def available() -> bool:
-    """Whether OpenVINO can be imported and offers a CPU device."""
-    try:
-        import openvino as ov
-    except ImportError:
-        return False
-    try:
-        return "CPU" in ov.Core().available_devices
-    except Exception:  # noqa: BLE001 - a broken install counts as unavailable
-        return False
+    runtime = "torch"
 
+    def __init__(self, model: nn.Module, precision: str = "fp32", channels_last: bool = False):
+        super().__init__()
+        self.model = model.to(memory_format=torch.channels_last) if channels_last else model
+        self.precision, self.channels_last = precision, channels_last
+        first = next(model.parameters(), None)
+        self.device = str(first.device) if first is not None else "cpu"
+        self.metadata: dict = {}
 
-def resolve_runtime(requested: str, device: str) -> str:
-    """'auto' -> 'openvino' on a CPU where it is installed, else 'torch' (always 'torch' on CUDA)."""
-    if requested not in RUNTIMES:
-        raise ValueError(f"unknown runtime {requested!r}; choose one of {', '.join(RUNTIMES)}")
-    if requested == "auto":
-        return "openvino" if device == "cpu" and available() else "torch"
-    if requested == "openvino":
-        if device != "cpu":
-            raise ValueError(f"the openvino runtime runs on the CPU, not on {device!r}")
-        if not available():
-            raise ValueError("the openvino runtime was requested but OpenVINO is not installed "
-                             "(pip install openvino)")
-    return requested
+    @property
+    def config(self):
+        return getattr(self.model, "config", None)
+
+    def forward(self, lightness: torch.Tensor) -> torch.Tensor:
+        device = torch.device(self.device)
+        with torch.inference_mode():
+            if self.precision == "bf16":
+                with torch.autocast(device_type=device.type, dtype=torch.bfloat16):
+                    ab = self.model(lightness.to(device)).float()
+                if torch.isfinite(ab).all():
+                    return ab.cpu()
+            ab = self.model(lightness.to(device)).float()
+        return ab.cpu()
 
 
 class _SplitDecoderBlock(nn.Module):
@@ -120,8 +125,12 @@ class OpenVinoColorizer(nn.Module):
 
     ``precision`` 'bf16' asks OpenVINO for bf16 arithmetic (AMX / AVX512-BF16; OpenVINO falls back to fp32
     on CPUs without them), 'fp32' for fp32. An answer with non-finite values is computed again in fp32, as
-    colorize.pipeline.predict_ab does for PyTorch. Thread-safe: each call gets its own infer request.
+    TorchColorizer does. Thread-safe: each call gets its own infer request.
     """
+
+    runtime = "openvino"
+    device = "cpu"
+    channels_last = False  # OpenVINO chooses its own layouts
 
     def __init__(self, model: nn.Module, precision: str = "bf16", threads: int = 0, cache_size: int = 4):
         super().__init__()
@@ -130,7 +139,8 @@ class OpenVinoColorizer(nn.Module):
         self._ov = ov
         self.stride = model.STRIDE
         self.chroma_gain = model.chroma_gain
-        self.config = getattr(model, "config", {})
+        self.config = getattr(model, "config", None)
+        self.metadata: dict = {}
         self.precision, self.threads, self.cache_size = precision, threads, max(1, cache_size)
         with torch.no_grad(), warnings.catch_warnings():
             warnings.simplefilter("ignore")  # the tracer's notes on shape-dependent Python values
@@ -238,7 +248,7 @@ class OpenVinoColorizer(nn.Module):
         return self._infer(compiled, x)
 
     def _reference_ab(self, x: torch.Tensor) -> torch.Tensor:
-        """PyTorch in fp32, also when called inside colorize.pipeline.predict_ab's bf16 autocast."""
+        """PyTorch in fp32, also when called inside a caller's bf16 autocast."""
         with torch.inference_mode(), torch.autocast("cpu", enabled=False):
             return self._reference(x)
 

@@ -11,7 +11,8 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
-from colorize import SHIPPED_CHECKPOINTS
+from colorize import SHIPPED_CHECKPOINTS, engine
+from colorize.engine import usable_cores
 
 RENDER_SIZE_MIN = 64
 RENDER_SIZE_MAX = 1024
@@ -41,10 +42,7 @@ DEFAULTS: dict[str, Any] = {
     "WARMUP": True,  # False: no automatic warm-up inference, so /readyz stays 503 (tests)
 }
 
-_CHOICES = {
-    "MODEL_PRECISION": ("auto", "fp32", "bf16"),
-    "MODEL_RUNTIME": ("auto", "torch", "openvino"),
-}
+_CHOICES = {"MODEL_PRECISION": engine.PRECISIONS, "MODEL_RUNTIME": engine.RUNTIMES}
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
 
@@ -67,33 +65,12 @@ def _parse(name: str, raw: str, default: Any) -> Any:
     return raw
 
 
-def usable_cores() -> int:
-    """CPU cores this process may run on (the affinity mask, which containers and taskset narrow)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        return os.cpu_count() or 1
-
-
 def openmp_environment(env: Mapping[str, str] | None = None) -> dict[str, str]:
-    """Environment variables for PyTorch's OpenMP threads, to be set before torch is imported.
-
-    When OpenVINO runs the network on the CPU (MODEL_RUNTIME auto or openvino, OpenVINO installed, the
-    device not CUDA), PyTorch still runs the pre- and post-processing, and its OpenMP threads by default
-    spin for a while after each parallel operation: the network that follows then shares the cores with
-    them. ``OMP_WAIT_POLICY=PASSIVE`` lets them sleep instead (without it the network ran slower right after
-    PyTorch work, with it not: benchmarks/RESULTS.md). Not for the PyTorch runtime, whose own network it
-    slows. A value already in the environment is kept."""
-    import importlib.util
-
+    """colorize.engine.openmp_environment for this service's MODEL_RUNTIME and MODEL_DEVICE (from ``env``,
+    default the environment): to be set before torch is imported."""
     env = os.environ if env is None else env
-    runtime = env.get("MODEL_RUNTIME", DEFAULTS["MODEL_RUNTIME"]).strip()
-    device = env.get("MODEL_DEVICE", DEFAULTS["MODEL_DEVICE"]).strip()
-    if "OMP_WAIT_POLICY" in env or runtime == "torch" or device.startswith("cuda"):
-        return {}
-    if importlib.util.find_spec("openvino") is None:
-        return {}
-    return {"OMP_WAIT_POLICY": "PASSIVE"}
+    return engine.openmp_environment(env.get("MODEL_RUNTIME", DEFAULTS["MODEL_RUNTIME"]),
+                                     env.get("MODEL_DEVICE", DEFAULTS["MODEL_DEVICE"]), env)
 
 
 def checkpoint_paths(config: Mapping[str, Any]) -> list[str]:

@@ -4,8 +4,9 @@ Two steps, so that the cheap checks run before a request queues for the model:
 ``open_image`` reads only the header (Pillow's ``Image.open`` is lazy) and rejects what is empty,
 unknown, corrupt at the header or larger than ``max_pixels`` — a decompression bomb is refused from
 its declared size and never decoded; ``load_image`` then decodes the first frame (truncated data is
-an error: ``ImageFile.LOAD_TRUNCATED_IMAGES`` stays False), applies the EXIF orientation and converts
-an embedded ICC profile to sRGB. ``decode_image`` does both; tests fuzz it.
+an error: ``ImageFile.LOAD_TRUNCATED_IMAGES`` stays False), applies the EXIF orientation (the only place
+on the service's path that does: the predictor runs colorize.pipeline.colorize_upright) and converts an
+embedded ICC profile to sRGB. ``decode_image`` does both; tests fuzz it.
 """
 
 from __future__ import annotations

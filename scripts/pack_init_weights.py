@@ -22,7 +22,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from colorize.checkpoint import load_model, save_model
-from colorize.models import create_model
+from colorize.models import ModelConfig, UNetColorizer
 
 _META_KEY = "colorize-int8-pack"
 _SCALE = ".__int8_scale"
@@ -65,8 +65,7 @@ def unpack(src: Path | str, dst: Path | str) -> dict:
     raw = load_file(str(src))
     state = {k: (dequantize(v, raw[k + _SCALE]) if k + _SCALE in raw else v.float() if v.is_floating_point() else v)
              for k, v in raw.items() if not k.endswith(_SCALE)}
-    arch = meta["architecture"]
-    model = create_model(arch["name"], **arch.get("config", {}))
+    model = UNetColorizer(ModelConfig.from_architecture(meta["architecture"]))
     model.load_state_dict(state, strict=True)
     keep = {k: v for k, v in meta.items() if k in ("training", "metrics", "name", "version", "render_size")}
     keep["packed_from"] = {"int8": True, "weights_sha256": meta.get("weights_sha256")}

@@ -86,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
     except CheckpointError as exc:
         print(f"training.average: {exc}", file=sys.stderr)
         return 2
-    names = {m.config["name"] for m, _ in loaded}
+    names = {m.config.name for m, _ in loaded}
     if len(names) != 1:
         print(f"training.average: the checkpoints are of different architectures: {sorted(names)}", file=sys.stderr)
         return 2

@@ -24,57 +24,10 @@ import json
 import sys
 from pathlib import Path
 
-import numpy as np
 import torch
-import yaml
-from PIL import Image, ImageOps
 
-from colorize import metrics
 from colorize.checkpoint import load_model, save_model
-from colorize.pipeline import join_lightness_ab, lightness_at_render_size, lightness_of, predict_ab
-from training.data import run_split
-from training.evaluate import image_metrics
-
-
-def held_out_files(run: Path, limit: int) -> list[Path]:
-    """The validation photos of a training run (same folders, fraction and seed as it used)."""
-    cfg = yaml.safe_load((run / "config.yaml").read_text())
-    _, val = run_split(cfg["data"], cfg.get("val_data"), cfg["val_fraction"], cfg["seed"],
-                       cfg.get("val_split", "shuffle"))
-    return val[:limit]
-
-
-def load_photo(path: Path, upscale: float = 1.0) -> Image.Image:
-    """A held-out photo as RGB, enlarged ``upscale`` times (Lanczos) to stand for the larger photos the
-    service is given (the network still runs at the render size; its colour is up-sampled)."""
-    with Image.open(path) as img:
-        rgb = ImageOps.exif_transpose(img).convert("RGB")
-    if upscale != 1:
-        rgb = rgb.resize((round(rgb.width * upscale), round(rgb.height * upscale)), Image.LANCZOS)
-    return rgb
-
-
-def measure_photos(model, files: list[Path], gains: list[float], render_size: int,
-                   upscale: float = 1.0) -> list[dict]:
-    """Per photo: the truth's colourfulness, the grey baseline's PSNR, and PSNR / SSIM / colourfulness for
-    each gain (``rows[i]["gains"][g]``); one network pass per photo."""
-    rows = []
-    for path in files:
-        rgb = load_photo(path, upscale)
-        truth = torch.from_numpy(np.array(rgb)).permute(2, 0, 1)[None].double()
-        lightness = lightness_of(rgb)
-        ab = predict_ab(model, lightness_at_render_size(lightness, render_size))
-        grey = image_metrics(join_lightness_ab(lightness, torch.zeros(1, 2, 1, 1)), truth)["psnr"]
-        scores = {g: image_metrics(join_lightness_ab(lightness, ab * g), truth) for g in gains}
-        rows.append({"file": path.name, "truth_colourfulness": metrics.colourfulness(truth).item(),
-                     "grey_psnr": grey,
-                     "gains": {g: {k: sc[k] for k in ("psnr", "ssim", "colourfulness")} for g, sc in scores.items()}})
-    return rows
-
-
-def source_of(name: str) -> str:
-    """The source of a training photo: its file-name prefix (``intelscene_000057.jpg`` -> ``intelscene``)."""
-    return name.split("_", 1)[0] if "_" in name else "other"
+from training.measure import held_out_files, measure, measure_photos, source_of, summarise
 
 
 def choose_gain(rows: list[dict], gains: list[float], colour_ratio: float, per_source: bool = False,
@@ -101,20 +54,6 @@ def choose_gain(rows: list[dict], gains: list[float], colour_ratio: float, per_s
         if score(at) >= colour_ratio:
             return g, True, at
     return gains[-1], False, ratios(gains[-1])
-
-
-def summarise(rows: list[dict], gains: list[float]) -> list[dict]:
-    """Mean PSNR / SSIM / colourfulness per gain over the photos, with the truth's and grey's means."""
-    n = max(len(rows), 1)
-    truth_c = sum(r["truth_colourfulness"] for r in rows) / n
-    grey = sum(r["grey_psnr"] for r in rows) / n
-    return [{"gain": g, **{k: sum(r["gains"][g][k] for r in rows) / n for k in ("psnr", "ssim", "colourfulness")},
-             "truth_colourfulness": truth_c, "grey_psnr": grey} for g in gains]
-
-
-def measure(model, files: list[Path], gains: list[float], render_size: int, upscale: float = 1.0) -> list[dict]:
-    """Mean PSNR / SSIM / colourfulness on the photos for each gain (one network pass per photo)."""
-    return summarise(measure_photos(model, files, gains, render_size, upscale), gains)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -163,8 +102,7 @@ def main(argv: list[str] | None = None) -> int:
         print("colour ratio per source at that gain: " + ", ".join(f"{k} {v:.3f}" for k, v in at.items()))
     print(f"chosen gain {gain}" + ("" if reached else " (largest tried; the target was not reached)"))
 
-    model.chroma_gain = chosen["gain"]
-    model.config["chroma_gain"] = chosen["gain"]
+    model.chroma_gain = chosen["gain"]  # in model.config, which save_model stores
     keep = {k: v for k, v in meta.items() if k in ("training", "metrics", "name", "version")}
     keep["render_size"] = args.render_size  # the service's, the CLI's and evaluate's default for this model
     keep["calibration"] = {"chroma_gain": chosen["gain"], "colour_ratio_target": args.colour_ratio,

@@ -18,7 +18,7 @@ from pathlib import Path
 import yaml
 
 from colorize.checkpoint import load_model
-from training.calibrate import held_out_files, measure_photos
+from training.measure import held_out_files, measure_photos
 from training.source_report import report
 
 SPLIT_KEYS = ("data", "val_data", "val_split", "val_fraction", "seed")

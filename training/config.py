@@ -1,4 +1,5 @@
-"""The training configuration: one dataclass, filled from a YAML file and command-line overrides.
+"""The training configuration: one dataclass, filled from a YAML file and command-line overrides
+(``get_args_parser``: training.train's options).
 
 Unknown keys and values of the wrong type or range stop at once with a message that names them.
 The resolved configuration is written beside every run's outputs and stored in its checkpoints.
@@ -6,6 +7,7 @@ The resolved configuration is written beside every run's outputs and stored in i
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import typing
 from dataclasses import dataclass, field
@@ -14,6 +16,34 @@ from pathlib import Path
 import yaml
 
 from colorize.models import list_models
+
+
+def get_args_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description="Train the colorization U-Net.")
+    p.add_argument("--config", type=Path, help="YAML file (training/configs/*.yaml)")
+    p.add_argument("--data", nargs="+", help="training image folders (read recursively)")
+    p.add_argument("--val-data", help="validation folder (default: hold out --val-fraction of --data)")
+    p.add_argument("--val-fraction", type=float)
+    p.add_argument("--arch")
+    p.add_argument("--pretrained", help="'imagenet' (needs internet) or 'none'")
+    p.add_argument("--init-from", help="start from this checkpoint's weights (.safetensors), e.g. to fine-tune")
+    p.add_argument("--finetune-fraction", type=float, help="share of the steps in phase 2 (MSE); 1: all")
+    p.add_argument("--warmup-steps", type=int)
+    p.add_argument("--epochs", type=int)
+    p.add_argument("--max-steps", type=int)
+    p.add_argument("--max-minutes", type=float, help="wall-clock budget: the schedule is fitted to it")
+    p.add_argument("--batch-size", type=int)
+    p.add_argument("--crop-size", type=int)
+    p.add_argument("--lr", type=float)
+    p.add_argument("--out", help="run folder")
+    p.add_argument("--device", help="auto, cpu, cuda")
+    p.add_argument("--precision", help="auto, fp32, bf16")
+    p.add_argument("--workers", type=int)
+    p.add_argument("--val-every", type=int)
+    p.add_argument("--resume", action="store_true", default=None, help="continue from RUN_DIR/last.pt")
+    p.add_argument("--gan", action="store_true", default=None, help="add the PatchGAN critic")
+    p.add_argument("--seed", type=int)
+    return p
 
 
 class ConfigError(ValueError):

@@ -67,6 +67,12 @@ def run_split(data: list[str | Path], val_data: str | Path | None, val_fraction:
     return split_files(files, val_fraction, seed)
 
 
+def open_rgb(path: str | Path) -> Image.Image:
+    """A photo file as an RGB image, upright (its EXIF orientation applied), fully read (the file is closed)."""
+    with Image.open(path) as img:
+        return ImageOps.exif_transpose(img).convert("RGB")
+
+
 def is_grey(image: Image.Image) -> bool:
     """True for grey and near-grey (low-chroma) photos, judged on a thumbnail."""
     small = image.convert("RGB").resize((32, 32), Image.BILINEAR)
@@ -111,8 +117,7 @@ class ColourImages(Dataset):
 
     def _load(self, index: int) -> Image.Image | None:
         try:
-            with Image.open(self.files[index]) as img:
-                img = ImageOps.exif_transpose(img).convert("RGB")
+            img = open_rgb(self.files[index])
         except (OSError, ValueError, SyntaxError):
             return None  # unreadable files are skipped like grey ones
         return None if is_grey(img) else img
@@ -180,3 +185,16 @@ class ResumableSampler(Sampler):
     def __iter__(self):
         for i in self._indices()[self.start:]:
             yield (i, self.epoch)
+
+
+def run_data(cfg, rank: int = 0, world: int = 1) -> tuple[ColourImages, ColourImages | None, ResumableSampler, dict]:
+    """A run's data as its TrainConfig says: the training set, the validation set (None without photos),
+    this rank's sampler, and what checkpoints record about the data."""
+    train_files, val_files = run_split(cfg.data, cfg.val_data, cfg.val_fraction, cfg.seed, cfg.val_split)
+    val_files = val_files[: cfg.val_max_images]
+    info = {"train": cfg.data, "n_train": len(train_files),
+            "val": cfg.val_data or f"{cfg.val_fraction:.0%} held out of train", "n_val": len(val_files)}
+    train_set = ColourImages(train_files, cfg.crop_size, train=True, seed=cfg.seed)
+    val_set = ColourImages(val_files, cfg.val_crop_size, train=False) if val_files else None
+    sampler = ResumableSampler(len(train_set), cfg.seed, rank, world, name_weights(train_files, cfg.sample_weights))
+    return train_set, val_set, sampler, info

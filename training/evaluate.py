@@ -16,44 +16,31 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import torch
-from PIL import Image, ImageOps
 from tqdm import tqdm
 
-from colorize import metrics, resolve_device
-from colorize.pipeline import colorize, join_lightness_ab, lightness_of, recommended_render_size
+from colorize import metrics
+from colorize.pipeline import colorize, recommended_render_size
 from training.data import list_images
+from training.measure import grey_baseline, image_metrics, load_photo, truth_tensor
 from training.ntire import markdown_table
 
 METRICS = ("mse", "psnr", "ssim", "colourfulness")
 
 
-def image_metrics(pred: np.ndarray, truth: torch.Tensor) -> dict:
-    """pred: (H, W, 3) uint8; truth: (1, 3, H, W) float 0-255."""
-    p = torch.tensor(pred).permute(2, 0, 1).unsqueeze(0).double()  # a copy: PIL arrays are read-only
-    return {"mse": metrics.mse(p, truth).item(), "psnr": metrics.psnr(p, truth).item(),
-            "ssim": metrics.ssim(p, truth).item(), "colourfulness": metrics.colourfulness(p).item()}
-
-
-def grey_baseline(image: Image.Image) -> np.ndarray:
-    """The photo's own lightness with ab = 0, as uint8 RGB."""
-    lightness = lightness_of(image)
-    return join_lightness_ab(lightness, torch.zeros(1, 2, 1, 1))
-
-
-def evaluate_folder(folder: Path, model, render_size: int, precision: str, limit: int | None) -> dict:
+def evaluate_folder(folder: Path, model, render_size: int, limit: int | None) -> dict:
+    """``model``: a colorizer (colorize.engine.load_colorizer; its precision is its own), or None for the
+    grey baseline alone."""
     files = list_images([folder])[:limit]
     sums = {"model": dict.fromkeys(METRICS, 0.0), "grey": dict.fromkeys(METRICS, 0.0),
             "truth": {"colourfulness": 0.0}}
     for path in tqdm(files, desc=folder.name, unit="img", file=sys.stderr, leave=False):
-        with Image.open(path) as img:
-            truth_img = ImageOps.exif_transpose(img).convert("RGB")
-        truth = torch.from_numpy(np.array(truth_img)).permute(2, 0, 1).unsqueeze(0).double()
+        truth_img = load_photo(path)
+        truth = truth_tensor(truth_img)
         for k, v in image_metrics(grey_baseline(truth_img), truth).items():
             sums["grey"][k] += v
         sums["truth"]["colourfulness"] += metrics.colourfulness(truth).item()
         if model is not None:
-            pred = np.asarray(colorize(truth_img, model, render_size=render_size, precision=precision))
+            pred = np.asarray(colorize(truth_img, model, render_size=render_size))
             for k, v in image_metrics(pred, truth).items():
                 sums["model"][k] += v
     n = len(files)
@@ -85,13 +72,15 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     model, meta = None, None
     if not args.grey_baseline_only:
-        from colorize.checkpoint import CheckpointError, load_model
+        from colorize.checkpoint import CheckpointError
+        from colorize.engine import EngineError, load_colorizer
 
         try:
-            model, meta = load_model(args.checkpoint, device=resolve_device(args.device))
-        except CheckpointError as exc:
+            model = load_colorizer(args.checkpoint, device=args.device, precision=args.precision)
+        except (CheckpointError, EngineError) as exc:
             print(f"training.evaluate: {exc}", file=sys.stderr)
             return 2
+        meta = model.metadata
     missing = [str(d) for d in args.data if not d.is_dir()]
     if missing:
         print(f"training.evaluate: not a folder: {', '.join(missing)}", file=sys.stderr)
@@ -99,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
     args.render_size = args.render_size or recommended_render_size(meta)
     result = {"sets": {}, "checkpoint": meta, "render_size": args.render_size, "precision": args.precision}
     for folder in args.data:
-        result["sets"][folder.name] = evaluate_folder(folder, model, args.render_size, args.precision, args.limit)
+        result["sets"][folder.name] = evaluate_folder(folder, model, args.render_size, args.limit)
     text = json.dumps(result, indent=2)
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)

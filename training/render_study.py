@@ -18,13 +18,11 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from colorize import metrics
 from colorize.checkpoint import load_model
 from colorize.pipeline import colorize
-from training.calibrate import held_out_files, load_photo
-from training.evaluate import grey_baseline, image_metrics
+from training.measure import grey_baseline, held_out_files, image_metrics, load_photo, truth_tensor
 
 
 def study(model, files: list[Path], upscale: float, render_sizes: list[int]) -> dict:
@@ -33,7 +31,7 @@ def study(model, files: list[Path], upscale: float, render_sizes: list[int]) -> 
     grey = truth_colour = 0.0
     for path in files:
         photo = load_photo(path, upscale)
-        truth = torch.from_numpy(np.array(photo)).permute(2, 0, 1)[None].double()
+        truth = truth_tensor(photo)
         grey_scores = image_metrics(grey_baseline(photo), truth)
         grey += grey_scores["psnr"]
         truth_colour += metrics.colourfulness(truth).item()

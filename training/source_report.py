@@ -21,7 +21,7 @@ from collections import defaultdict
 from pathlib import Path
 
 from colorize.checkpoint import load_model
-from training.calibrate import held_out_files, measure_photos, source_of, summarise
+from training.measure import held_out_files, measure_photos, source_of, summarise
 
 
 def report(rows: list[dict], gains: list[float]) -> dict:

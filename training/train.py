@@ -2,8 +2,9 @@
 
 Phase 1 minimises L1 + lambda(1-SSIM), phase 2 (the last ``finetune_fraction`` of the steps)
 MSE + lambda(1-SSIM); ``--gan`` adds a PatchGAN critic. Runs under ``torchrun`` with DDP.
-``max_minutes`` fits the schedule to a wall-clock budget (TimeBudget); ``init_from`` starts from a
-checkpoint's weights (fine-tuning); validation runs every ``val_every`` steps, else at each epoch's end.
+``max_minutes`` fits the schedule to a wall-clock budget (training.schedule.TimeBudget); ``init_from``
+starts from a checkpoint's weights (fine-tuning); validation runs every ``val_every`` steps, else at each
+epoch's end.
 Outputs in --out: config.yaml, last.pt (full state for --resume), best.safetensors (+ .json),
 train_log.csv, val_log.csv, tensorboard/, samples/, loss_curve.png, and with ``snapshots: true`` the
 weights at every validation in snapshots/ (for training.average).
@@ -11,10 +12,8 @@ weights at every validation in snapshots/ (for training.average).
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import math
-import multiprocessing
 import os
 import signal
 import sys
@@ -27,98 +26,24 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from colorize import lab, resolve_device
+from colorize import lab
 from colorize.checkpoint import CheckpointError, load_model, save_model
+from colorize.engine import resolve_device
 from colorize.models import create_model
-from training.config import ConfigError, TrainConfig, build_config, save_config
+from training.config import ConfigError, TrainConfig, build_config, get_args_parser, save_config
 from training.critic import PatchCritic
-from training.data import ColourImages, ResumableSampler, name_weights, run_split
+from training.data import run_data
 from training.losses import adversarial_loss, reconstruction_loss
+from training.processes import distributed, ignore_stop_signals, stop_workers
 from training.reporting import RunLog, plot_curves
+from training.schedule import UNFITTED, TimeBudget, lr_lambda
 from training.validate import validate
-
-
-def get_args_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description="Train the colorization U-Net.")
-    p.add_argument("--config", type=Path, help="YAML file (training/configs/*.yaml)")
-    p.add_argument("--data", nargs="+", help="training image folders (read recursively)")
-    p.add_argument("--val-data", help="validation folder (default: hold out --val-fraction of --data)")
-    p.add_argument("--val-fraction", type=float)
-    p.add_argument("--arch")
-    p.add_argument("--pretrained", help="'imagenet' (needs internet) or 'none'")
-    p.add_argument("--init-from", help="start from this checkpoint's weights (.safetensors), e.g. to fine-tune")
-    p.add_argument("--finetune-fraction", type=float, help="share of the steps in phase 2 (MSE); 1: all")
-    p.add_argument("--warmup-steps", type=int)
-    p.add_argument("--epochs", type=int)
-    p.add_argument("--max-steps", type=int)
-    p.add_argument("--max-minutes", type=float, help="wall-clock budget: the schedule is fitted to it")
-    p.add_argument("--batch-size", type=int)
-    p.add_argument("--crop-size", type=int)
-    p.add_argument("--lr", type=float)
-    p.add_argument("--out", help="run folder")
-    p.add_argument("--device", help="auto, cpu, cuda")
-    p.add_argument("--precision", help="auto, fp32, bf16")
-    p.add_argument("--workers", type=int)
-    p.add_argument("--val-every", type=int)
-    p.add_argument("--resume", action="store_true", default=None, help="continue from RUN_DIR/last.pt")
-    p.add_argument("--gan", action="store_true", default=None, help="add the PatchGAN critic")
-    p.add_argument("--seed", type=int)
-    return p
-
-
-def _distributed() -> tuple[int, int, int]:
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world > 1 and not dist.is_initialized():
-        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
-    return (dist.get_rank() if world > 1 else 0), world, int(os.environ.get("LOCAL_RANK", "0"))
-
-
-def lr_lambda(step: int, warmup: int, total: int) -> float:
-    """Linear warm-up, then cosine decay to 2% of the peak."""
-    if step < warmup:
-        return (step + 1) / warmup
-    progress = min(1.0, (step - warmup) / max(1, total - warmup))
-    return 0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * progress))
-
-
-UNFITTED = 10**9  # the schedule's length with max_minutes before TimeBudget has measured the speed
-
-
-class TimeBudget:
-    """Fits a run's length to a wall-clock budget (``max_minutes``).
-
-    The rate is measured by wall time from the 10th step of this invocation (after start-up and kernel
-    autotuning), validations and epoch turns included; ``fit`` then gives the step count that ends
-    about 3% before the deadline, capped by ``cap`` (max_steps)."""
-
-    WARM_STEPS = 10
-    MARGIN = 0.97
-
-    def __init__(self, minutes: float, step: int, cap: int | None = None, clock=time.monotonic):
-        self.clock, self.cap, self.start_step = clock, cap, step
-        self.deadline = clock() + minutes * 60
-        self.mark: tuple[int, float] | None = None
-
-    def fit(self, step: int) -> int | None:
-        now = self.clock()
-        if self.mark is None:
-            if step - self.start_step >= self.WARM_STEPS:
-                self.mark = (step, now)
-            return None
-        done, spent = step - self.mark[0], now - self.mark[1]
-        if done <= 0 or spent <= 0:
-            return None
-        total = step + max(1, int(done / spent * max(0.0, self.deadline - now) * self.MARGIN))
-        return min(total, self.cap) if self.cap else total
-
-    def expired(self) -> bool:
-        return self.clock() >= self.deadline
 
 
 class Trainer:
     def __init__(self, cfg: TrainConfig):
         self.cfg = cfg
-        self.rank, self.world, local_rank = _distributed()
+        self.rank, self.world, local_rank = distributed()
         device = resolve_device(cfg.device)
         if device == "cuda":
             torch.backends.cudnn.benchmark = True  # fixed crop size: autotune each convolution once
@@ -131,15 +56,7 @@ class Trainer:
         self.out = Path(cfg.out)
         torch.manual_seed(cfg.seed)
 
-        train_files, val_files = run_split(cfg.data, cfg.val_data, cfg.val_fraction, cfg.seed, cfg.val_split)
-        val_files = val_files[: cfg.val_max_images]
-        self.data_info = {"train": cfg.data, "n_train": len(train_files),
-                          "val": cfg.val_data or f"{cfg.val_fraction:.0%} held out of train",
-                          "n_val": len(val_files)}
-        self.train_set = ColourImages(train_files, cfg.crop_size, train=True, seed=cfg.seed)
-        self.val_set = ColourImages(val_files, cfg.val_crop_size, train=False) if val_files else None
-        self.sampler = ResumableSampler(len(self.train_set), cfg.seed, self.rank, self.world,
-                                        name_weights(train_files, cfg.sample_weights))
+        self.train_set, self.val_set, self.sampler, self.data_info = run_data(cfg, self.rank, self.world)
         self.steps_per_epoch = len(self.sampler) // cfg.batch_size
         if self.steps_per_epoch == 0:
             raise ConfigError(f"batch_size {cfg.batch_size} is larger than the {len(self.train_set)} images")
@@ -256,12 +173,10 @@ class Trainer:
         if self.budget.expired():
             self.total_steps = self.step
             return
-        since = self.step - self.budget.start_step
         # a refit in phase 2 could move its start back behind the current step; with finetune_fraction 1 (all
         # MSE, as for fine-tuning) there is no boundary to move
         movable = self.phase() == 1 or self.cfg.finetune_fraction >= 1 or self.total_steps == UNFITTED
-        refit = since == TimeBudget.WARM_STEPS or (since > TimeBudget.WARM_STEPS and since & (since - 1) == 0)
-        if (refit or validated) and movable:  # the mark, then at steps 16, 32, 64, ... and every validation
+        if (self.budget.due(self.step) or validated) and movable:
             total = self.budget.fit(self.step)
             if total is not None and total != self.total_steps:
                 self.total_steps = max(total, self.step + 1)
@@ -286,6 +201,8 @@ class Trainer:
             dist.barrier()
 
     def fit(self) -> None:
+        """Train until the schedule's last step (a budget may move it), validating as configured; Ctrl-C
+        or kill saves last.pt first."""
         cfg = self.cfg
         if self.rank == 0:
             self.out.mkdir(parents=True, exist_ok=True)
@@ -300,40 +217,14 @@ class Trainer:
         # (its workers ignore SIGTERM, which multiprocessing's exit handler relies on).
         loader = DataLoader(self.train_set, sampler=self.sampler, batch_size=cfg.batch_size, drop_last=True,
                             num_workers=cfg.workers, pin_memory=self.device.type == "cuda",
-                            worker_init_fn=_ignore_stop_signals)
+                            worker_init_fn=ignore_stop_signals)
         bar = tqdm(total=self._bar_total(), initial=self.step, disable=self.rank != 0, unit="step",
                    dynamic_ncols=True)
-        tick, seen = time.perf_counter(), 0
+        self._tick, self._seen = time.perf_counter(), 0
         try:
             while self.step < self.total_steps:
-                self.sampler.set_position(self.epoch, self.samples_in_epoch)
-                for batch in loader:
-                    row = self.train_step(batch)
-                    self.step += 1
-                    self.samples_in_epoch += batch.shape[0]
-                    seen += batch.shape[0] * self.world
-                    if self.rank == 0 and (self.step % cfg.log_every == 0 or self.step == self.total_steps):
-                        rate = seen / (time.perf_counter() - tick)
-                        tick, seen = time.perf_counter(), 0
-                        row.update(step=self.step, epoch=self.epoch, phase=self.phase(), img_per_s=rate,
-                                   lr=self.sched.get_last_lr()[0])
-                        log.train(row)
-                        bar.set_postfix(loss=f"{row['loss']:.4f}", img_s=f"{rate:.1f}", phase=row["phase"])
-                    bar.update(1)
-                    validated = bool(cfg.val_every and self.step % cfg.val_every == 0)
-                    if validated:
-                        self.run_validation(log)
-                    self.keep_to_budget(validated)
-                    bar.total = self._bar_total()
-                    if self.step >= self.total_steps:
-                        break
-                else:  # the epoch ran to its end
-                    self.epoch, self.samples_in_epoch = self.epoch + 1, 0
-                    if not cfg.val_every:  # with val_every, validation keeps to its own step count
-                        self.run_validation(log)
-                        self.keep_to_budget(True)
-                    continue
-                break
+                if self.train_epoch(loader, log, bar):
+                    self.end_epoch(log)
             if not (cfg.val_every and self.step % cfg.val_every == 0):
                 self.run_validation(log)
         except KeyboardInterrupt:
@@ -343,7 +234,7 @@ class Trainer:
             if hasattr(signal, "SIGCHLD"):
                 signal.signal(signal.SIGCHLD, signal.SIG_DFL)
             self.save_last()
-            _stop_workers()
+            stop_workers()
             raise
         finally:
             bar.close()
@@ -352,24 +243,42 @@ class Trainer:
         if self.rank == 0:
             plot_curves(self.out)
 
+    def train_epoch(self, loader: DataLoader, log: RunLog | None, bar: tqdm) -> bool:
+        """Train from the sampler's position in this epoch; True when the epoch ran to its end, False when
+        the schedule ended inside it."""
+        self.sampler.set_position(self.epoch, self.samples_in_epoch)
+        for batch in loader:
+            row = self.train_step(batch)
+            self.after_step(row, batch.shape[0], log, bar)
+            if self.step >= self.total_steps:
+                return False
+        return True
 
-def _stop_workers() -> None:
-    """After an interrupt: the data-loading workers ignore SIGINT and SIGTERM (below), so the SIGTERM that
-    multiprocessing sends its children at exit would not stop them and its join would wait for ever (a
-    signalled trainer hung so, now and then). Kill them instead, and wait a little for them."""
-    children = multiprocessing.active_children()
-    for child in children:
-        child.kill()
-    for child in children:
-        child.join(timeout=5)
+    def after_step(self, row: dict, batch_size: int, log: RunLog | None, bar: tqdm) -> None:
+        """Count the step; log it, validate every ``val_every`` steps and keep to the time budget."""
+        cfg = self.cfg
+        self.step += 1
+        self.samples_in_epoch += batch_size
+        self._seen += batch_size * self.world
+        if self.rank == 0 and (self.step % cfg.log_every == 0 or self.step == self.total_steps):
+            rate = self._seen / (time.perf_counter() - self._tick)
+            self._tick, self._seen = time.perf_counter(), 0
+            row.update(step=self.step, epoch=self.epoch, phase=self.phase(), img_per_s=rate,
+                       lr=self.sched.get_last_lr()[0])
+            log.train(row)
+            bar.set_postfix(loss=f"{row['loss']:.4f}", img_s=f"{rate:.1f}", phase=row["phase"])
+        bar.update(1)
+        validated = bool(cfg.val_every and self.step % cfg.val_every == 0)
+        if validated:
+            self.run_validation(log)
+        self.keep_to_budget(validated)
+        bar.total = self._bar_total()
 
-
-def _ignore_stop_signals(_worker_id: int) -> None:
-    """In each data-loading worker: Ctrl-C and kill reach the whole process group, and a worker that
-    died of them made the main process fail before it could save last.pt. The main process alone
-    handles them (saves, stops) and then ends its workers."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    def end_epoch(self, log: RunLog | None) -> None:
+        self.epoch, self.samples_in_epoch = self.epoch + 1, 0
+        if not self.cfg.val_every:  # with val_every, validation keeps to its own step count
+            self.run_validation(log)
+            self.keep_to_budget(True)
 
 
 def main(argv: list[str] | None = None) -> int:

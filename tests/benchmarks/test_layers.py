@@ -5,10 +5,10 @@ import torch
 
 from benchmarks.compute import model_flops
 from benchmarks.layers import layer_groups
-from colorize import runtime
+from colorize import engine, runtime
 from colorize.models import create_model
 
-pytestmark = pytest.mark.skipif(not runtime.available(), reason="needs OpenVINO")
+pytestmark = pytest.mark.skipif(not engine.openvino_available(), reason="needs OpenVINO")
 
 
 @pytest.mark.parametrize("name", ["unet_resnet18", "unet_resnet50"])

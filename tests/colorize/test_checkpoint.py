@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from colorize.checkpoint import CheckpointError, load_model, read_metadata, save_model
-from colorize.models import create_model
+from colorize.models import ModelConfig, create_model
 from tests.conftest import random_colour_model
 
 
@@ -80,7 +80,7 @@ def test_flipped_weight_byte_is_detected(tmp_path, saved):
 
 def test_mismatched_architecture_gives_clear_error(tmp_path):
     model = create_model("unet_resnet18")
-    model.config = {"name": "unet_resnet34"}  # weights of an 18 claimed to be a 34
+    model.config = ModelConfig.named("unet_resnet34")  # weights of an 18 claimed to be a 34
     path = tmp_path / "wrong.safetensors"
     save_model(model, path)
     with pytest.raises(CheckpointError, match="do not fit architecture 'unet_resnet34'"):
@@ -90,3 +90,31 @@ def test_mismatched_architecture_gives_clear_error(tmp_path):
 def test_save_requires_registered_model(tmp_path):
     with pytest.raises(ValueError):
         save_model(torch.nn.Linear(2, 2), tmp_path / "x.safetensors")
+
+
+def test_the_model_config_is_stored_and_rebuilt(tmp_path):
+    model = create_model("unet_resnet18", decoder_channels=(64, 32, 32, 16, 8), chroma_gain=1.25)
+    meta = save_model(model, tmp_path / "m.safetensors")
+    assert meta["architecture"] == {"name": "unet_resnet18", "config": {
+        "encoder": "resnet", "depth": 18, "decoder_channels": [64, 32, 32, 16, 8], "chroma_gain": 1.25}}
+    loaded, _ = load_model(tmp_path / "m.safetensors")
+    assert loaded.config == model.config and loaded.chroma_gain == 1.25
+
+
+def test_a_file_with_only_the_overrides_of_its_registered_config_loads(tmp_path):
+    # Files written before ModelConfig (the shipped ones) record only what create_model was given.
+    from safetensors.torch import load_file, save_file
+
+    model = create_model("unet_resnet18", chroma_gain=1.3)
+    path = tmp_path / "old.safetensors"
+    meta = save_model(model, path)
+    meta["architecture"] = {"name": "unet_resnet18", "config": {"chroma_gain": 1.3}}
+    save_file(load_file(str(path)), str(path), metadata={"colorize": json.dumps(meta)})
+    loaded, _ = load_model(path)
+    assert loaded.config == ModelConfig.named("unet_resnet18", chroma_gain=1.3) == model.config
+
+
+def test_the_chroma_gain_lives_in_the_config():
+    model = create_model("unet_resnet18")
+    model.chroma_gain = 1.4
+    assert model.config.chroma_gain == 1.4 and model.config.depth == 18

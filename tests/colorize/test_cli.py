@@ -48,9 +48,9 @@ def test_module_entry_point_jpeg_output(tmp_path, tiny_checkpoint):
 def test_openvino_runtime_gives_the_same_picture(tmp_path, tiny_checkpoint):
     import pytest
 
-    from colorize import runtime
+    from colorize.engine import openvino_available
 
-    if not runtime.available():
+    if not openvino_available():
         pytest.skip("OpenVINO is not installed")
     natural_image(60, 90, seed=3).convert("L").save(tmp_path / "a.png")
     outs = {}
@@ -65,7 +65,7 @@ def test_openvino_runtime_gives_the_same_picture(tmp_path, tiny_checkpoint):
 
 def test_openvino_runtime_on_a_gpu_is_refused(tmp_path, tiny_checkpoint, capsys, monkeypatch):
     natural_image(10, 10).save(tmp_path / "x.png")
-    monkeypatch.setattr("colorize.resolve_device", lambda name: "cuda")
+    monkeypatch.setattr("colorize.engine.resolve_device", lambda name: "cuda")
     monkeypatch.setattr("colorize.checkpoint.load_model", lambda *a, **k: (None, {}))
     code = cli.main(["predict", str(tmp_path / "x.png"), "--out", str(tmp_path / "o"), "--checkpoint",
                      tiny_checkpoint, "--runtime", "openvino"])

@@ -57,7 +57,7 @@ def test_architecture_is_the_method(name):
     if "resnet" in name:
         assert model.encoder.stem[0].in_channels == 1
         assert all(hasattr(model.encoder, f"layer{i}") for i in range(1, 5))  # all four stages
-    assert model.config["name"] == name
+    assert model.config.name == name
 
 
 def test_unknown_name_and_pretrained_value():

@@ -4,11 +4,11 @@ import numpy as np
 import pytest
 import torch
 
-from colorize import runtime
+from colorize import engine, runtime
 from colorize.pipeline import colorize
 from tests.conftest import natural_image, random_colour_model
 
-pytestmark = pytest.mark.skipif(not runtime.available(), reason="OpenVINO is not installed")
+pytestmark = pytest.mark.skipif(not engine.openvino_available(), reason="OpenVINO is not installed")
 
 
 @pytest.fixture(scope="module")
@@ -54,7 +54,7 @@ def test_a_shape_openvino_gets_wrong_is_answered_another_way(model, monkeypatch)
     infer = runtime.OpenVinoColorizer._infer
     monkeypatch.setattr(runtime.OpenVinoColorizer, "_infer", staticmethod(lambda c, t: infer(c, t) + 40.0))
     assert torch.allclose(net(x), want)  # every compiled answer is off: PyTorch answers
-    with torch.autocast("cpu", dtype=torch.bfloat16):  # as colorize.pipeline.predict_ab calls it in bf16
+    with torch.autocast("cpu", dtype=torch.bfloat16):  # inside a caller's bf16 autocast
         assert torch.allclose(net(x), want)  # ... in fp32, and the check compared with fp32 too
     assert net.compiled_shapes() == [("bf16", (1, 1, 64, 96))]
     monkeypatch.setattr(runtime.OpenVinoColorizer, "_infer", staticmethod(infer))
@@ -65,7 +65,7 @@ def test_a_shape_openvino_gets_wrong_is_answered_another_way(model, monkeypatch)
 def test_the_pipeline_runs_it_unchanged(model, compiled):
     image = natural_image(90, 130).convert("L")
     want = colorize(image, model, render_size=64)
-    got = colorize(image, compiled["bf16"], render_size=64, precision="bf16")
+    got = colorize(image, compiled["bf16"], render_size=64)  # in its own precision
     assert got.size == want.size == (130, 90)
     diff = np.abs(np.asarray(got, dtype=np.float32) - np.asarray(want, dtype=np.float32))
     assert diff.mean() < 1.0  # 8-bit levels
@@ -141,20 +141,3 @@ def test_bf16_rounding_of_pytorch_is_small_but_not_zero():
     probe = colorizer._probe((1, 1, 64, 96))
     mean, largest = colorizer._bf16_rounding(probe, colorizer._reference_ab(probe))
     assert 0 < mean <= largest < 20
-
-
-def test_resolve_runtime():
-    assert runtime.resolve_runtime("auto", "cpu") == "openvino"
-    assert runtime.resolve_runtime("auto", "cuda") == "torch"
-    assert runtime.resolve_runtime("torch", "cpu") == "torch"
-    with pytest.raises(ValueError, match="CPU"):
-        runtime.resolve_runtime("openvino", "cuda:0")
-    with pytest.raises(ValueError, match="unknown runtime"):
-        runtime.resolve_runtime("onnx", "cpu")
-
-
-def test_auto_is_torch_without_openvino(monkeypatch):
-    monkeypatch.setattr(runtime, "available", lambda: False)
-    assert runtime.resolve_runtime("auto", "cpu") == "torch"
-    with pytest.raises(ValueError, match="not installed"):
-        runtime.resolve_runtime("openvino", "cpu")

@@ -33,7 +33,7 @@ def samples(client, name: str) -> dict[tuple, float]:
     return {}
 
 
-# 256 x 7: a render one pixel wide in the deepest layer, where bf16 on AMX CPUs gives NaN (predict_ab reruns it in fp32)
+# 256 x 7: a render one pixel wide in the deepest layer, where bf16 on AMX CPUs gives NaN (rerun in fp32)
 @pytest.mark.parametrize("height, width", [(1, 1), (37, 53), (101, 7), (256, 7)])
 def test_output_has_the_input_size_and_lightness(client, height, width):
     grey = natural_image(height, width).convert("L")
@@ -280,3 +280,18 @@ def test_the_default_render_size_is_the_checkpoint_s_own(tmp_path, monkeypatch):
         assert client.get("/v1/models").get_json()["models"][0]["serving"]["default_render_size"] == expected
         params = client.get("/openapi.json").get_json()["paths"]["/v1/colorize"]["post"]["parameters"]
         assert next(p for p in params if p["name"] == "render_size")["schema"]["default"] == expected
+
+
+def test_exif_orientation_is_applied_once_on_the_way(client, monkeypatch):
+    from PIL import ImageOps
+
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90 degrees clockwise to display
+    data = encode(natural_image(20, 30), "JPEG", exif=exif)
+    calls = []
+    transpose = ImageOps.exif_transpose
+    monkeypatch.setattr(ImageOps, "exif_transpose", lambda image, **kw: calls.append(1) or transpose(image, **kw))
+    response = client.post("/v1/colorize", data=data, content_type="image/jpeg")
+    assert response.status_code == 200
+    assert Image.open(io.BytesIO(response.data)).size == (20, 30)
+    assert len(calls) == 1  # by model_service.decode; the predictor takes the upright image as it is

@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from colorize import DEFAULT_CHECKPOINT, runtime
-from model_service import create_app, predictor
+from colorize import DEFAULT_CHECKPOINT, engine, runtime
+from model_service import create_app
 from model_service.config import ConfigError, load_config, openmp_environment
-from model_service.predictor import ModelLoadError, resolve_precision
+from model_service.predictor import ModelLoadError
 
 
 def test_environment_overrides_defaults_and_overrides_win():
@@ -56,25 +56,17 @@ def test_a_cuda_device_without_a_gpu_fails_clearly(tiny_checkpoint, monkeypatch)
         create_app({"MODEL_CHECKPOINT": tiny_checkpoint, "MODEL_DEVICE": "cuda", "WARMUP": False})
 
 
-@pytest.mark.parametrize("flags, expected", [({"avx2"}, "fp32"), ({"avx512f", "amx_bf16"}, "bf16"),
-                                             ({"avx512_bf16"}, "bf16")])
-def test_auto_precision_follows_the_cpu(flags, expected, monkeypatch):
-    monkeypatch.setattr(predictor, "cpu_flags", lambda: flags)
-    assert resolve_precision("auto", "cpu") == expected
-    assert resolve_precision("fp32", "cpu") == "fp32"
-
-
 def test_settings_reach_the_model(make_app):
     served = make_app(MODEL_RUNTIME="torch", MODEL_PRECISION="fp32", MODEL_CHANNELS_LAST=False
                       ).extensions["model_service"].default
     assert served.precision == "fp32" and not served.channels_last and served.runtime == "torch"
     served = make_app(MODEL_RUNTIME="torch", MODEL_PRECISION="bf16", MODEL_CHANNELS_LAST=True
                       ).extensions["model_service"].default
-    weight = served.model.encoder.layer1[0].conv1.weight
+    weight = served.model.model.encoder.layer1[0].conv1.weight  # served.model: colorize.runtime.TorchColorizer
     assert served.precision == "bf16" and weight.is_contiguous(memory_format=torch.channels_last)
 
 
-@pytest.mark.skipif(not runtime.available(), reason="OpenVINO is not installed")
+@pytest.mark.skipif(not engine.openvino_available(), reason="OpenVINO is not installed")
 def test_auto_runtime_is_openvino_on_the_cpu_and_both_runtimes_answer_alike(make_app, photo):
     from PIL import ImageChops
 
@@ -92,7 +84,7 @@ def test_auto_runtime_is_openvino_on_the_cpu_and_both_runtimes_answer_alike(make
 
 
 def test_openvino_requested_where_it_cannot_run_fails_with_the_fix(tiny_checkpoint, monkeypatch):
-    monkeypatch.setattr(runtime, "available", lambda: False)
+    monkeypatch.setattr(engine, "openvino_available", lambda: False)
     with pytest.raises(ModelLoadError, match="MODEL_RUNTIME"):
         create_app({"MODEL_CHECKPOINT": tiny_checkpoint, "MODEL_RUNTIME": "openvino", "WARMUP": False})
 
@@ -119,7 +111,7 @@ def test_no_openmp_setting_without_openvino(monkeypatch):
     assert openmp_environment({}) == {}
 
 
-@pytest.mark.skipif(not runtime.available(), reason="needs OpenVINO")
+@pytest.mark.skipif(not engine.openvino_available(), reason="needs OpenVINO")
 def test_gunicorn_workers_get_the_openmp_setting_before_torch(tmp_path):
     # gunicorn executes its config file in the master, which forks the workers (preload_app=False):
     # the variable must be set there, and torch not yet imported.

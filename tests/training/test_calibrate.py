@@ -42,7 +42,7 @@ def test_calibrate_chooses_a_gain_and_stores_the_render_size(tmp_path, image_fol
     assert table[1]["colourfulness"] > table[0]["colourfulness"]  # a larger gain gives more colour
     assert meta["calibration"]["chroma_gain"] in (1.0, 3.0)
     model, _ = load_model(out)
-    assert model.config["chroma_gain"] == meta["calibration"]["chroma_gain"]
+    assert model.config.chroma_gain == meta["calibration"]["chroma_gain"]
     assert "chosen gain" in capsys.readouterr().out
     assert calibrate.main(["--run", str(run), "--checkpoint", tiny_checkpoint, "--out", str(out),
                            "--upscale", "-1"]) == 2

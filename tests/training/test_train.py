@@ -52,30 +52,6 @@ def test_smoke_run_writes_every_output_and_resumes(tmp_path, image_folder):
         assert torch.allclose(v.float(), resumed["model"][k].float(), atol=1e-5), k
 
 
-class _Clock:
-    def __init__(self):
-        self.now = 1000.0
-
-    def __call__(self):
-        return self.now
-
-
-def test_time_budget_fits_the_schedule_to_the_measured_rate():
-    clock = _Clock()
-    budget = train.TimeBudget(10, step=100, cap=None, clock=clock)  # 600 s, resumed at step 100
-    clock.now += 30  # start-up and autotuning: not measured
-    assert budget.fit(110) is None  # the mark: step 110 at t = 30 s
-    clock.now += 20  # 40 steps in 20 s: 2 steps/s, 550 s left
-    assert budget.fit(150) == 150 + int(2 * 550 * 0.97)
-    assert not budget.expired()
-    capped = train.TimeBudget(10, step=0, cap=400, clock=clock)
-    capped.fit(10)
-    clock.now += 1
-    assert capped.fit(60) == 400  # max_steps still caps the schedule
-    clock.now += 600
-    assert budget.expired() and budget.fit(160) == 161  # past the deadline: at most one more step
-
-
 def test_max_minutes_ends_the_run_on_time_over_several_epochs(tmp_path, image_folder):
     out = tmp_path / "timed"
     start = time.monotonic()
