@@ -197,6 +197,8 @@ def main() -> None:
     p.add_argument("--out", type=Path, default=Path("benchmarks/out"))
     p.add_argument("--child-probe", help=argparse.SUPPRESS)  # runs the OpenVINO variants, prints JSON
     args = p.parse_args()
+    if args.rounds < 2:
+        p.error("--rounds: at least 2 (the paired ratio is reported as quantiles over the rounds)")
     if args.checkpoint.exists():
         model, meta = load_model(args.checkpoint)
         source = str(args.checkpoint)

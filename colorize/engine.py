@@ -45,13 +45,21 @@ class CompileFailed(EngineError):
 
 
 def resolve_device(name: str = "auto") -> str:
-    """'auto' -> 'cuda' when a GPU is visible, else 'cpu'; other names pass through."""
+    """'auto' -> 'cuda' when a GPU is visible, else 'cpu'; other names are checked and pass through as given
+    (an unknown name or a GPU index this machine lacks is an EngineError, not a failure inside loading)."""
     import torch
 
     if name == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise EngineError("device", f"device {name!r} requested but no CUDA GPU is visible")
+    try:
+        device = torch.device(name)
+    except (RuntimeError, TypeError) as exc:
+        raise EngineError("device", f"device {name!r} is not a device name ({exc})") from None
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise EngineError("device", f"device {name!r} requested but no CUDA GPU is visible")
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise EngineError("device", f"device {name!r}: this machine has {torch.cuda.device_count()} GPU(s)")
     return name
 
 
@@ -177,6 +185,6 @@ def _wrap(model: nn.Module, device: str, precision: str, runtime: str, channels_
         except Exception as exc:  # noqa: BLE001 - any conversion failure: the runtime setting avoids it
             raise CompileFailed("runtime", f"OpenVINO could not compile the model ({exc})") from exc
     else:
-        colorizer = TorchColorizer(model, precision, channels_last=channels_last)
+        colorizer = TorchColorizer(model, precision, channels_last=channels_last, device=device)
     colorizer.metadata = dict(metadata or {})
     return colorizer

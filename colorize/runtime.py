@@ -41,12 +41,14 @@ class TorchColorizer(nn.Module):
 
     runtime = "torch"
 
-    def __init__(self, model: nn.Module, precision: str = "fp32", channels_last: bool = False):
+    def __init__(self, model: nn.Module, precision: str = "fp32", channels_last: bool = False,
+                 device: str | None = None):
         super().__init__()
         self.model = model.to(memory_format=torch.channels_last) if channels_last else model
         self.precision, self.channels_last = precision, channels_last
         first = next(model.parameters(), None)
-        self.device = str(first.device) if first is not None else "cpu"
+        # the name as it was asked for ("cuda", as the service reports it), else the weights' ("cuda:0")
+        self.device = device or (str(first.device) if first is not None else "cpu")
         self.metadata: dict = {}
 
     @property

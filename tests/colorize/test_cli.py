@@ -25,6 +25,13 @@ def test_predict_many_files_and_a_bad_one(tmp_path, tiny_checkpoint, capsys):
     assert Image.open(out / "b.png").size == (21, 33)
 
 
+def test_a_bad_device_is_a_clear_error(tmp_path, tiny_checkpoint, capsys):
+    natural_image(10, 10).save(tmp_path / "x.png")
+    code = cli.main(["predict", str(tmp_path / "x.png"), "--out", str(tmp_path / "o"),
+                     "--checkpoint", tiny_checkpoint, "--device", "foo"])
+    assert code == 2 and "not a device name" in capsys.readouterr().err
+
+
 def test_missing_checkpoint_is_a_clear_error(tmp_path, capsys):
     natural_image(10, 10).save(tmp_path / "x.png")
     code = cli.main(["predict", str(tmp_path / "x.png"), "--out", str(tmp_path / "o"),

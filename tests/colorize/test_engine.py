@@ -78,6 +78,25 @@ def test_settings_are_checked_before_the_weights_are_read(tmp_path, monkeypatch)
     assert info.value.setting == "device"
 
 
+def test_a_bad_device_name_is_an_engine_error_before_loading(tmp_path, monkeypatch):
+    missing = tmp_path / "missing.safetensors"
+    with pytest.raises(EngineError, match="not a device name") as info:
+        load_colorizer(missing, device="foo")
+    assert info.value.setting == "device"
+    monkeypatch.setattr("torch.cuda.is_available", lambda: True)
+    monkeypatch.setattr("torch.cuda.device_count", lambda: 1)
+    with pytest.raises(EngineError, match="1 GPU"):
+        engine.resolve_device("cuda:7")
+    assert engine.resolve_device("cuda") == "cuda"  # reported as asked, not as the weights' "cuda:0"
+    assert engine.resolve_device("cpu") == "cpu"
+
+
+def test_a_torch_colorizer_reports_the_device_it_was_given():
+    model = random_colour_model()
+    assert runtime.TorchColorizer(model).device == "cpu"
+    assert runtime.TorchColorizer(model, device="cuda").device == "cuda"
+
+
 def test_a_conversion_failure_names_the_runtime(monkeypatch):
     def fail(*args, **kwargs):
         raise RuntimeError("no such operation")
