@@ -11,7 +11,6 @@ on 0-255 RGB, SSIM as colorize.metrics.ssim, colourfulness after Hasler & Suesst
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -21,7 +20,7 @@ from tqdm import tqdm
 from colorize import metrics
 from colorize.pipeline import colorize, recommended_render_size
 from training.data import list_images
-from training.measure import grey_baseline, image_metrics, load_photo, truth_tensor
+from training.measure import grey_baseline, image_metrics, load_photo, truth_tensor, write_report
 from training.ntire import markdown_table
 
 METRICS = ("mse", "psnr", "ssim", "colourfulness")
@@ -89,14 +88,8 @@ def main(argv: list[str] | None = None) -> int:
     result = {"sets": {}, "checkpoint": meta, "render_size": args.render_size, "precision": args.precision}
     for folder in args.data:
         result["sets"][folder.name] = evaluate_folder(folder, model, args.render_size, args.limit)
-    text = json.dumps(result, indent=2)
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(text + "\n")
     table = markdown_table(result)
-    if args.markdown:
-        args.markdown.parent.mkdir(parents=True, exist_ok=True)
-        args.markdown.write_text(table)
+    write_report(args.json, result, args.markdown, table)
     print(table)
     return 0
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import json
 import sys
 from collections import defaultdict
 from pathlib import Path
@@ -26,7 +25,7 @@ import torch
 from colorize import lab, metrics
 from colorize.checkpoint import CheckpointError, load_model, model_name
 from colorize.pipeline import join_lightness_ab, lightness_at_render_size, lightness_of, predict_ab
-from training.measure import held_out_files, image_metrics, load_photo, truth_tensor
+from training.measure import held_out_files, image_metrics, load_photo, truth_tensor, write_report
 
 GROUPS = {0: "White", 1: "Black", 2: "Asian", 3: "Indian", 4: "Others"}
 
@@ -128,12 +127,7 @@ def main(argv: list[str] | None = None) -> int:
         results[label] = by_group(measure_faces(model, faces, int(meta.get("render_size", 128))), groups)
     table = markdown(results)
     print(table, end="")
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(results, indent=2) + "\n")
-    if args.markdown:
-        args.markdown.parent.mkdir(parents=True, exist_ok=True)
-        args.markdown.write_text(table)
+    write_report(args.json, results, args.markdown, table)
     return 0
 
 

@@ -8,6 +8,7 @@ colour up-sampled onto the full-resolution lightness (colorize.pipeline).
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -91,3 +92,11 @@ def summarise(rows: list[dict], gains: list[float]) -> list[dict]:
 def measure(model, files: list[Path], gains: list[float], render_size: int, upscale: float = 1.0) -> list[dict]:
     """Mean PSNR / SSIM / colourfulness on the photos for each gain (one network pass per photo)."""
     return summarise(measure_photos(model, files, gains, render_size, upscale), gains)
+
+
+def write_report(json_path: Path | None, data: dict, markdown_path: Path | None, table: str) -> None:
+    """A report's outputs where asked for: ``data`` as indented JSON, ``table`` as markdown (folders made)."""
+    for path, text in ((json_path, json.dumps(data, indent=2) + "\n"), (markdown_path, table)):
+        if path:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text)

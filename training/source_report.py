@@ -16,12 +16,11 @@ them (whole photo, network at ``--render-size``, colour up-sampled).
 from __future__ import annotations
 
 import argparse
-import json
 from collections import defaultdict
 from pathlib import Path
 
 from colorize.checkpoint import load_model
-from training.measure import held_out_files, measure_photos, source_of, summarise
+from training.measure import held_out_files, measure_photos, source_of, summarise, write_report
 
 
 def report(rows: list[dict], gains: list[float]) -> dict:
@@ -78,13 +77,8 @@ def main(argv: list[str] | None = None) -> int:
     result = report(rows, gains)
     text = markdown(result, gains)
     print(text, end="")
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps({"checkpoint": str(args.checkpoint or args.run / "best.safetensors"),
-                                         "render_size": args.render_size, **result}, indent=2) + "\n")
-    if args.markdown:
-        args.markdown.parent.mkdir(parents=True, exist_ok=True)
-        args.markdown.write_text(text)
+    write_report(args.json, {"checkpoint": str(args.checkpoint or args.run / "best.safetensors"),
+                             "render_size": args.render_size, **result}, args.markdown, text)
     return 0
 
 
