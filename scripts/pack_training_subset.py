@@ -4,9 +4,9 @@
     python -m scripts.pack_training_subset --out .gpu/gpu_data --split hash --budget-mib 46 --parts 4 --zip
 
 The held-out photos of the full set (``run_split`` with --val-fraction and --split: by file-name hash, or by
-a shuffle with --seed; the split of the CPU runs and training.calibrate) go to OUT/val (the first --val-
-images of them), so the GPU run is validated on the same photos as the shipped model; they never go to
-OUT/train. Training photos are drawn at random from the rest, every prefix named by --last only after all
+a shuffle with --seed; the split of the CPU runs and training.calibrate) go to OUT/val (the first
+--val-images of them), so the GPU run is validated on the same photos as the shipped model; they never go
+to OUT/train. Training photos are drawn at random from the rest, every prefix named by --last only after all
 others, none past its --cap, until the budget is full. OUT/manifest.txt lists what was packed. With --zip
 the folder is also stored (uncompressed) in OUT.zip: a lent machine counts each small file's padding against
 its limit, and scripts/device_train.sh unpacks it.
@@ -92,9 +92,10 @@ def main(argv: list[str] | None = None) -> None:
         p.error("--parts needs --zip and must be at least 1")
     train, val = run_split([args.data], None, args.val_fraction, args.seed, args.split)
     budget = int(args.budget_mib * 2**20)
-    val_bytes = sum(f.stat().st_size for f in val[: args.val_images])
-    slack = (args.parts - 1) * 2**16  # a part cannot be filled to the byte
-    chosen = choose(train, budget * args.parts - val_bytes - slack, dict(args.cap), args.last, args.seed)
+    total = budget  # one part: the budget is the training photos' (--budget-mib's help)
+    if args.parts > 1:  # parts: each part's budget holds the held-out photos too, and cannot be filled to the byte
+        total = budget * args.parts - sum(f.stat().st_size for f in val[: args.val_images]) - (args.parts - 1) * 2**16
+    chosen = choose(train, total, dict(args.cap), args.last, args.seed)
     if args.out.exists():
         shutil.rmtree(args.out)
     for folder, files in (("train", chosen), ("val", val[: args.val_images])):

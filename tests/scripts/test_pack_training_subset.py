@@ -70,3 +70,11 @@ def test_spread_refuses_what_does_not_fit(tmp_path):
         assert "do not fit" in str(exc)
     else:
         raise AssertionError("five photos of 1,000 bytes fit three parts of 1,500")
+
+
+def test_one_part_budget_is_the_training_photos_alone(tmp_path):
+    data = tmp_path / "train"
+    _photos(data, [f"photo_{i:03d}.jpg" for i in range(11)])  # 1 held out, 10 for training: 10,000 bytes
+    out = tmp_path / "pack"
+    pack.main(["--data", str(data), "--out", str(out), "--budget-mib", str(10_003 / 2**20)])
+    assert len(list((out / "train").iterdir())) == 10 and len(list((out / "val").iterdir())) == 1
