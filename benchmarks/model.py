@@ -126,7 +126,7 @@ def paired_floor_ratio(forward: Callable[[], object], flops: int, probe, rounds:
     for _ in range(3):
         forward()
     run()
-    ratios, floors, forwards = [], [], []
+    ratios, floors, forwards, all_times = [], [], [], []
     for _ in range(rounds):
         probe_s, times = [], []
         for _ in range(5):
@@ -137,11 +137,13 @@ def paired_floor_ratio(forward: Callable[[], object], flops: int, probe, rounds:
             forward()
             times.append((time.perf_counter() - start) * 1000)
         floor_ms = flops / (probe_flops / statistics.median(probe_s)) * 1000
+        all_times += times
         forwards.append(statistics.median(times))
         floors.append(floor_ms)
         ratios.append(forwards[-1] / floor_ms)
     q = statistics.quantiles(ratios, n=10)
     return {"rounds": rounds, "x_floor_median": statistics.median(ratios), "x_floor_p10": q[0],
+            "forward_ms_median": statistics.median(all_times), "floor_ms_median": statistics.median(floors),
             "x_floor_p90": q[-1], "forward_ms_min": min(forwards), "forward_ms_max": max(forwards),
             "floor_ms_min": min(floors), "floor_ms_max": max(floors)}
 

@@ -41,6 +41,31 @@ def _conv_bn_relu(cin: int, cout: int) -> nn.Sequential:
     )
 
 
+class _Upsample2x(torch.autograd.Function):
+    """Bilinear x2 up-sampling (align_corners=False) with a faster gradient: the transpose of that
+    up-sampling is a stride-2 depthwise convolution with the [1, 3, 3, 1] / 4 kernel on the edge-replicated
+    gradient. PyTorch's own backward scatters pixel by pixel, which on the CPU was the slowest op of a bf16
+    training step after the convolutions (benchmarks/RESULTS.md, training throughput)."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor) -> torch.Tensor:
+        return F.interpolate(x, scale_factor=2, mode="bilinear", align_corners=False)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
+        taps = torch.tensor((0.25, 0.75, 0.75, 0.25), dtype=grad.dtype, device=grad.device)
+        c = grad.shape[1]
+        kernel = (taps[:, None] * taps[None, :]).expand(c, 1, 4, 4)
+        return F.conv2d(F.pad(grad, (1, 1, 1, 1), mode="replicate"), kernel, stride=2, groups=c)
+
+
+def upsample_to(x: torch.Tensor, size: torch.Size) -> torch.Tensor:
+    """Bilinear up-sampling of ``x`` to ``size`` (H, W); exactly x2 while training takes _Upsample2x."""
+    if x.requires_grad and torch.is_grad_enabled() and tuple(size) == (2 * x.shape[-2], 2 * x.shape[-1]):
+        return _Upsample2x.apply(x)
+    return F.interpolate(x, size=size, mode="bilinear", align_corners=False)
+
+
 class DecoderBlock(nn.Module):
     """Up-sample x2, concatenate the skip, two 3x3 conv-BN-ReLU."""
 
@@ -49,7 +74,7 @@ class DecoderBlock(nn.Module):
         self.conv = nn.Sequential(_conv_bn_relu(cin + cskip, cout), _conv_bn_relu(cout, cout))
 
     def forward(self, x: torch.Tensor, skip: torch.Tensor) -> torch.Tensor:
-        x = F.interpolate(x, size=skip.shape[-2:], mode="bilinear", align_corners=False)
+        x = upsample_to(x, skip.shape[-2:])
         return self.conv(torch.cat((x, skip), dim=1))
 
 
@@ -145,7 +170,7 @@ class UNetColorizer(nn.Module):
         y = feats[4]
         for block, skip in zip(self.blocks, [feats[3], feats[2], feats[1], feats[0], x], strict=True):
             y = block(y, skip)
-        ab = lab.denormalize_ab(torch.tanh(self.head(y).float()))
+        ab = lab.denormalize_ab(torch.tanh(self.head(y.to(self.head.weight.dtype)).float()))
         gain = self.config.chroma_gain
         return ab * gain if gain != 1.0 else ab
 

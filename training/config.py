@@ -37,7 +37,10 @@ def get_args_parser() -> argparse.ArgumentParser:
     p.add_argument("--lr", type=float)
     p.add_argument("--out", help="run folder")
     p.add_argument("--device", help="auto, cpu, cuda")
-    p.add_argument("--precision", help="auto, fp32, bf16")
+    p.add_argument("--precision", help="auto, fp32, bf16, bf16-autocast")
+    p.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=None,
+                   help="channels_last memory format for the model and its input")
+    p.add_argument("--compile", action=argparse.BooleanOptionalAction, default=None, help="torch.compile the model")
     p.add_argument("--workers", type=int)
     p.add_argument("--val-every", type=int)
     p.add_argument("--resume", action="store_true", default=None, help="continue from RUN_DIR/last.pt")
@@ -82,7 +85,10 @@ class TrainConfig:
     gan_recon_weight: float = 100.0
     critic_lr: float = 2e-4
     device: str = "auto"
-    precision: str = "auto"  # auto | fp32 | bf16 (auto: bf16 on CUDA, fp32 on CPU: measured faster)
+    # auto | fp32 | bf16 | bf16-autocast. auto: bf16 on CUDA, fp32 on a CPU. bf16 on CUDA is autocast; on a
+    # CPU with bf16 units (AMX) a bf16 replica of the model with fp32 master weights (training.precision),
+    # the fastest CPU setting measured (benchmarks/RESULTS.md, training throughput); without them, fp32
+    precision: str = "auto"
     channels_last: bool = False
     compile: bool = False
     workers: int = 2
@@ -93,7 +99,7 @@ class TrainConfig:
     out: str = "runs/default"
     resume: bool = False
 
-    _CHOICES = {"precision": ("auto", "fp32", "bf16"), "pretrained": (None, "imagenet"),
+    _CHOICES = {"precision": ("auto", "fp32", "bf16", "bf16-autocast"), "pretrained": (None, "imagenet"),
                 "val_split": ("shuffle", "hash")}
 
     def validate(self) -> TrainConfig:

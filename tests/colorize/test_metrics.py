@@ -64,3 +64,17 @@ def test_mse_and_psnr_from_mse():
     assert metrics.mse(a, b).item() == 4.0
     assert metrics.psnr_from_mse(4.0) == pytest.approx(metrics.psnr(a, b).item())
     assert metrics.psnr_from_mse(0.0) == float("inf")
+
+
+
+def test_ssim_is_the_same_through_either_blur(monkeypatch):
+    """Crops blur by matrix products, large photos by convolutions: the same SSIM either way, and its gradient."""
+    torch.manual_seed(0)
+    x = torch.rand(2, 3, 40, 64, dtype=torch.float64, requires_grad=True)
+    y = torch.rand(2, 3, 40, 64, dtype=torch.float64)
+    by_band = metrics.ssim(x, y, data_range=1.0)
+    (grad_band,) = torch.autograd.grad(by_band.sum(), x)
+    monkeypatch.setattr(metrics, "BAND_MAX", 32)
+    by_conv = metrics.ssim(x, y, data_range=1.0)
+    (grad_conv,) = torch.autograd.grad(by_conv.sum(), x)
+    assert torch.allclose(by_band, by_conv, atol=1e-12) and torch.allclose(grad_band, grad_conv, atol=1e-12)

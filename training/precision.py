@@ -1,0 +1,82 @@
+"""bf16 training on a CPU: a bf16 replica of the model runs the step, the fp32 model stays the master.
+
+On CPUs with AMX-bf16 the convolutions run several times faster in bf16 than in fp32, but autocast
+pays for it: every step it casts each weight to bf16 and each weight gradient back, and it runs the
+bilinear up-sampling in fp32, so the decoder's concatenations and convolutions convert activations back
+and forth (benchmarks/RESULTS.md, *Training throughput*). Here the convolution and linear weights live in
+bf16 in a replica that the whole forward and backward pass runs in; normalisation layers are the very
+same modules in both (fp32 parameters and running statistics, read by bf16 activations). After the
+backward pass the replica's gradients are copied into the master's fp32 gradients, the optimiser steps
+the master as always, and the new weights are copied back. Checkpoints, validation and resumption see
+only the fp32 master.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import torch
+from torch import nn
+
+_LOW_PRECISION = (nn.Conv1d, nn.Conv2d, nn.Linear)
+
+
+def bf16_supported() -> bool:
+    """True where this CPU has bf16 matrix units (AMX) or AVX-512 bf16 instructions."""
+    cpu = getattr(torch, "cpu", None)
+    checks = ("_is_amx_tile_supported", "_is_avx512_bf16_supported")
+    return any(bool(getattr(cpu, name, lambda: False)()) for name in checks)
+
+
+def _has_state(module: nn.Module) -> bool:
+    return any(True for _ in module.parameters(recurse=False)) or any(True for _ in module.buffers(recurse=False))
+
+
+class Bf16Replica:
+    """The bf16 copy of ``master`` that a CPU training step runs (``net``), kept in step with the master."""
+
+    def __init__(self, master: nn.Module):
+        self.master = master
+        self.net = copy.deepcopy(master)
+        for name, module in master.named_modules():
+            leaf = next(module.children(), None) is None
+            if name and leaf and _has_state(module) and not isinstance(module, _LOW_PRECISION):
+                parent, _, attr = name.rpartition(".")
+                setattr(self.net.get_submodule(parent) if parent else self.net, attr, module)  # shared, fp32
+        shared = {id(m) for m in master.modules()}
+        for module in self.net.modules():
+            if isinstance(module, _LOW_PRECISION):
+                module.to(torch.bfloat16)  # keeps each weight's memory format (channels_last)
+            elif id(module) not in shared:
+                # a container's own constants (an encoder's input mean and std) would turn bf16 activations
+                # back into fp32
+                for key, buf in module.named_buffers(recurse=False):
+                    if buf.is_floating_point():
+                        setattr(module, key, buf.to(torch.bfloat16))
+        pairs = [(m, r) for m, r in zip(master.parameters(), self.net.parameters(), strict=True) if m is not r]
+        self._master = [m for m, _ in pairs]
+        self._replica = [r for _, r in pairs]
+        self._grads: list[torch.Tensor] | None = None  # fp32 gradient buffers, reused every step
+
+    def input(self, lightness: torch.Tensor) -> torch.Tensor:
+        """The network's input in the replica's precision."""
+        return lightness.to(torch.bfloat16)
+
+    @torch.no_grad()
+    def pull(self) -> None:
+        """Copy the master's weights into the replica (after an optimiser step, a resume, a load)."""
+        torch._foreach_copy_(self._replica, self._master)
+
+    @torch.no_grad()
+    def push_grads(self) -> None:
+        """Hand the replica's bf16 gradients to the master as fp32 gradients, and clear the replica's."""
+        if self._grads is None:
+            self._grads = [torch.zeros_like(m) for m in self._master]
+        live = [(buf, m, r.grad) for buf, m, r in zip(self._grads, self._master, self._replica, strict=True)
+                if r.grad is not None]
+        if live:
+            torch._foreach_copy_([b for b, _, _ in live], [g for _, _, g in live])
+        for buf, m, _ in live:
+            m.grad = buf
+        for r in self._replica:
+            r.grad = None
