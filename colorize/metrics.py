@@ -6,6 +6,7 @@ All take float tensors (N, C, H, W) or (C, H, W) on any device and return one va
 
 from __future__ import annotations
 
+import functools
 import math
 
 import torch
@@ -37,9 +38,10 @@ def _gaussian_window(dtype: torch.dtype, device: torch.device) -> torch.Tensor:
     return (g / g.sum()).to(device=device, dtype=dtype)
 
 
+@functools.lru_cache(maxsize=16)
 def _band(n: int, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
     """(n, n - 2r) matrix whose column j holds the Gaussian window at rows j .. j + 2r: x @ band is the
-    'valid' 1-D blur of x's last dimension."""
+    'valid' 1-D blur of x's last dimension. Cached: a training step asks for the same two every time."""
     k = 2 * SSIM_RADIUS + 1
     band = torch.zeros(n, n - k + 1, dtype=torch.float64)
     g = _gaussian_window(torch.float64, torch.device("cpu"))

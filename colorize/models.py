@@ -170,7 +170,7 @@ class UNetColorizer(nn.Module):
         y = feats[4]
         for block, skip in zip(self.blocks, [feats[3], feats[2], feats[1], feats[0], x], strict=True):
             y = block(y, skip)
-        ab = lab.denormalize_ab(torch.tanh(self.head(y.to(self.head.weight.dtype)).float()))
+        ab = lab.denormalize_ab(torch.tanh(self.head(y).float()))
         gain = self.config.chroma_gain
         return ab * gain if gain != 1.0 else ab
 

@@ -18,14 +18,14 @@ import copy
 import torch
 from torch import nn
 
+from colorize.engine import BF16_CPU_FLAGS, cpu_flags
+
 _LOW_PRECISION = (nn.Conv1d, nn.Conv2d, nn.Linear)
 
 
 def bf16_supported() -> bool:
     """True where this CPU has bf16 matrix units (AMX) or AVX-512 bf16 instructions."""
-    cpu = getattr(torch, "cpu", None)
-    checks = ("_is_amx_tile_supported", "_is_avx512_bf16_supported")
-    return any(bool(getattr(cpu, name, lambda: False)()) for name in checks)
+    return bool(cpu_flags() & BF16_CPU_FLAGS)
 
 
 def _has_state(module: nn.Module) -> bool:
@@ -36,7 +36,6 @@ class Bf16Replica:
     """The bf16 copy of ``master`` that a CPU training step runs (``net``), kept in step with the master."""
 
     def __init__(self, master: nn.Module):
-        self.master = master
         self.net = copy.deepcopy(master)
         for name, module in master.named_modules():
             leaf = next(module.children(), None) is None
