@@ -3,24 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+import time
 from pathlib import Path
 
-from PIL import Image, UnidentifiedImageError
-
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif"}
-
-
-def _expand(inputs: list[str]) -> list[Path]:
-    """Files as given; folders expanded (recursively) to the images inside."""
-    files: list[Path] = []
-    for item in inputs:
-        p = Path(item)
-        if p.is_dir():
-            files += sorted(f for f in p.rglob("*") if f.suffix.lower() in IMAGE_SUFFIXES and f.is_file())
-        else:
-            files.append(p)
-    return files
+from colorize.batch import FORMATS, Item, ShardError, Summary
 
 
 def get_parser() -> argparse.ArgumentParser:
@@ -29,7 +17,8 @@ def get_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("predict", help="colorize image files (or folders of them)")
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="image files or folders")
-    p.add_argument("--out", required=True, type=Path, help="folder for the results")
+    p.add_argument("--out", required=True, type=Path,
+                   help="folder for the results: a folder's tree is kept under it, a file goes to its top")
     which = p.add_mutually_exclusive_group()
     which.add_argument("--checkpoint", type=Path, default=DEFAULT_CHECKPOINT,
                        help=f"model weights (default: {DEFAULT_CHECKPOINT})")
@@ -38,18 +27,71 @@ def get_parser() -> argparse.ArgumentParser:
                    help="short side, in pixels, at which the network runs (default: the checkpoint's own, "
                         "from its metadata; 256 if it names none)")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda (default: %(default)s)")
-    p.add_argument("--format", choices=("png", "jpg"), default="png", help="output format")
+    p.add_argument("--format", choices=FORMATS, default="png", help="output format (default: %(default)s)")
     p.add_argument("--precision", choices=("fp32", "bf16"), default="fp32",
                    help="network arithmetic (bf16 is faster on AMX CPUs and GPUs)")
     p.add_argument("--runtime", choices=("torch", "openvino"), default="torch",
                    help="run the network with PyTorch or, on the CPU, OpenVINO (faster; pip install openvino)")
+    p.add_argument("--jobs", type=int, default=1, metavar="N",
+                   help="photos coloured at once, on threads sharing the model and the cores (default: 1)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="colour again photos whose output exists (default: skip them, so a run again resumes)")
+    p.add_argument("--shard-index", type=int, metavar="I",
+                   help="colour only shard I of --shard-count (default: JOB_COMPLETION_INDEX on a Kubernetes "
+                        "Indexed Job, CLOUD_RUN_TASK_INDEX on Cloud Run Jobs; else all photos)")
+    p.add_argument("--shard-count", type=int, metavar="N",
+                   help="the number of shards (default: CLOUD_RUN_TASK_COUNT on Cloud Run Jobs; "
+                        "on a Kubernetes Indexed Job pass its completions)")
     return parser
 
 
-def predict(args: argparse.Namespace) -> int:
-    from tqdm import tqdm
+def _threads_per_job(jobs: int) -> int:
+    """Torch threads for each of ``jobs`` workers: the cores shared out; 0 (torch's default) for one job or
+    when OMP_NUM_THREADS is set, as in a container, where the cores visible are the node's, not the limit's."""
+    from colorize.engine import usable_cores
 
+    if jobs <= 1 or os.environ.get("OMP_NUM_THREADS", "").strip():
+        return 0
+    return max(1, usable_cores() // jobs)
+
+
+class _Progress:
+    """A tqdm bar on a terminal. Elsewhere (a Job's log) a line a minute: a bar's carriage returns would
+    make the whole run one log line."""
+
+    def __init__(self, total: int, interval_s: float = 60.0):
+        from tqdm import tqdm
+
+        self.bar = tqdm(total=total, unit="img", desc="colorizing", file=sys.stderr) if sys.stderr.isatty() else None
+        self.total, self.interval_s, self.counts = total, interval_s, {"done": 0, "skipped": 0, "failed": 0}
+        self.last = time.monotonic()
+
+    def __call__(self, item: Item, outcome: str) -> None:
+        self.counts[outcome] += 1
+        if self.bar is not None:
+            self.bar.update()
+            self.bar.set_postfix(self.counts, refresh=False)
+        elif time.monotonic() - self.last >= self.interval_s:
+            self.last = time.monotonic()
+            print(f"{sum(self.counts.values())} of {self.total}: " + ", ".join(
+                f"{n} {k}" for k, n in self.counts.items()), file=sys.stderr, flush=True)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def _print_summary(summary: Summary, out: Path) -> None:
+    print(f"colorized {len(summary.done)} of {summary.total} images into {out}; "
+          f"skipped {len(summary.skipped)} (output exists; --overwrite redoes them); "
+          f"failed {len(summary.failed)}", file=sys.stderr)
+    for item, reason in summary.failed:
+        print(f"  failed {item.source}: {reason}", file=sys.stderr)
+
+
+def predict(args: argparse.Namespace) -> int:
     from colorize import SHIPPED_CHECKPOINTS
+    from colorize.batch import plan, run, select_shard, shard_from_env
     from colorize.checkpoint import CheckpointError, find_checkpoint
     from colorize.engine import EngineError, load_colorizer
     from colorize.pipeline import colorize, recommended_render_size
@@ -57,41 +99,39 @@ def predict(args: argparse.Namespace) -> int:
     if args.render_size is not None and not 16 <= args.render_size <= 2048:
         print(f"colorize: --render-size must be between 16 and 2048, got {args.render_size}", file=sys.stderr)
         return 2
+    if args.jobs < 1:
+        print(f"colorize: --jobs must be at least 1, got {args.jobs}", file=sys.stderr)
+        return 2
+    try:
+        shard = shard_from_env(args.shard_index, args.shard_count)
+    except ShardError as exc:
+        print(f"colorize: {exc}", file=sys.stderr)
+        return 2
+    items = plan(args.inputs, args.out, args.format)
+    if not items:
+        print("colorize: no input images found", file=sys.stderr)
+        return 2
+    mine = select_shard(items, *shard)
+    if shard[1] > 1:
+        print(f"shard {shard[0]} of {shard[1]} (0-based): {len(mine)} of {len(items)} images", file=sys.stderr)
+    if not mine:
+        return 0  # an empty shard is done
     try:
         path = find_checkpoint(args.model, SHIPPED_CHECKPOINTS) if args.model else args.checkpoint
-        model = load_colorizer(path, device=args.device, precision=args.precision, runtime=args.runtime)
+        model = load_colorizer(path, device=args.device, precision=args.precision, runtime=args.runtime,
+                               threads=_threads_per_job(args.jobs))
         render_size = args.render_size or recommended_render_size(model.metadata)
     except (CheckpointError, EngineError, ValueError) as exc:
         print(f"colorize: {exc}", file=sys.stderr)
         return 2
-    files = _expand(args.inputs)
-    if not files:
-        print("colorize: no input images found", file=sys.stderr)
-        return 2
-    args.out.mkdir(parents=True, exist_ok=True)
-    failed = 0
-    bar = tqdm(files, unit="img", desc="colorizing", file=sys.stderr)
-    for path in bar:
-        try:
-            with Image.open(path) as img:
-                img.load()
-                result = colorize(img, model, render_size=render_size)
-        except (FileNotFoundError, IsADirectoryError, PermissionError) as exc:
-            failed += 1
-            bar.write(f"skipped {path}: cannot open ({exc.strerror or exc})", file=sys.stderr)
-            continue
-        except (UnidentifiedImageError, Image.DecompressionBombError, OSError, ValueError, SyntaxError) as exc:
-            failed += 1
-            bar.write(f"skipped {path}: not a readable image ({exc})", file=sys.stderr)
-            continue
-        target = args.out / f"{path.stem}.{args.format}"
-        if args.format == "jpg":
-            result.convert("RGB").save(target, quality=92)
-        else:
-            result.save(target)
-    done = len(files) - failed
-    print(f"colorized {done} of {len(files)} images into {args.out}", file=sys.stderr)
-    return 1 if failed else 0
+    progress = _Progress(len(mine))
+    try:
+        summary = run(mine, lambda image: colorize(image, model, render_size=render_size), args.format,
+                      jobs=args.jobs, overwrite=args.overwrite, on_result=progress)
+    finally:
+        progress.close()
+    _print_summary(summary, args.out)
+    return 1 if summary.failed else 0
 
 
 def main(argv: list[str] | None = None) -> int:

