@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 
 from flask import Blueprint, current_app, render_template, request, url_for
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from middleware.client import (
     ModelServiceError,
@@ -83,6 +84,26 @@ def colorize() -> tuple[str, int]:
         status = failures[0].status
         return render_template("index.html", error=failures[0].message, **_page_context()), status
     return render_template("result.html", results=results), 200
+
+
+@bp.errorhandler(RequestEntityTooLarge)
+def form_too_large(exc: RequestEntityTooLarge) -> tuple[str, int, dict]:
+    """The form's 413 names the limit it hit: a body within MAX_CONTENT_LENGTH was refused for its number of
+    parts (MAX_FORM_PARTS), as a folder of many small photos is; else for its bytes, all files together."""
+    max_bytes = current_app.config["MAX_CONTENT_LENGTH"]
+    length = request.content_length
+    if length is not None and max_bytes and length <= max_bytes:
+        title = "Too many files at once"
+        message = (f"Without JavaScript, up to {current_app.config['MAX_FILES_PER_FORM']} photos are colorized per "
+                   "upload: choose fewer. With JavaScript on, this page takes whole folders and sends the photos "
+                   "one by one.")
+    else:
+        title = "That upload is too large"
+        start = f"It is {length / 1e6:.1f} MB; up" if length else "Up"
+        message = (f"{start} to {max_bytes / 1e6:g} MB are accepted at once, all its photos together. "
+                   "Choose fewer or smaller photos.")
+    page = render_template("error.html", status=413, title=title, message=message)
+    return page, 413, {"Cache-Control": "no-store"}
 
 
 @bp.get("/about")

@@ -1,10 +1,12 @@
 // The upload page, enhanced: pick, drop or paste photos; each one becomes a card that uploads to
-// /api/colorize, shows progress, then a before/after slider and a download button.
-// Without this script the same form posts to /colorize and the server answers a result page.
+// /api/colorize, shows progress, then a before/after slider and a download button. A folder, or many photos
+// at once, goes to the queue instead (queue.js). Without this script the same form posts to /colorize and the
+// server answers a result page.
 (function () {
   "use strict";
 
-  const MAX_PARALLEL = 2;
+  const MAX_PARALLEL = 2;  // the service is CPU-bound: more requests at once only wait there
+  const QUEUE_FROM = 10;  // this many photos, or a folder of more than one, go to the queue instead of cards
   const form = document.getElementById("upload-form");
   if (!form) return;
 
@@ -13,12 +15,13 @@
   const gallery = document.getElementById("gallery");
   const template = document.getElementById("card-template");
   const inlineError = document.getElementById("inline-error");
+  const folderInput = document.getElementById("folder-input");
   // Absent when the model service serves one model (or could not be asked): the service's default applies.
   const modelSelect = form.querySelector('select[name="model"]');
   const apiUrl = form.dataset.api;
   const maxBytes = Number(form.dataset.maxBytes);
-  const queue = [];
-  let running = 0;
+  // One limit for the whole page: the cards and the queue share the service's slots.
+  const slots = { free: MAX_PARALLEL, waiting: [] };
 
   input.removeAttribute("required");
 
@@ -86,91 +89,130 @@
     return card;
   }
 
-  function fail(card, message) {
-    setState(card, "error", message);
-    card.retry.hidden = false;
+  function fail(card, error) {
+    setState(card, "error", error.message);
+    card.retry.hidden = !error.retryable;
     card.download.hidden = true;
   }
 
-  function enqueue(card) {
-    const file = card.file;
-    card.retry.hidden = true;
+  function failure(message, retryable = false, aborted = false) {
+    return Object.assign(new Error(message), { retryable, aborted });
+  }
+
+  /** Why a file is refused before it is sent, or "". */
+  function localProblem(file) {
     if (file.type && !file.type.startsWith("image/")) {
-      fail(card, "That file is not an image. Please choose a JPEG, PNG or WebP photo.");
-      card.retry.hidden = true;
-      return;
+      return "That file is not an image. Please choose a JPEG, PNG or WebP photo.";
     }
     if (file.size > maxBytes) {
-      fail(card, `That file is too large (${formatBytes(file.size)}). Photos up to ${formatBytes(maxBytes)} are accepted.`);
-      card.retry.hidden = true;
-      return;
+      return `That file is too large (${formatBytes(file.size)}). Photos up to ${formatBytes(maxBytes)} are accepted.`;
     }
-    card.options = { render_size: option("render_size"), format: option("format"),
-                     model: modelSelect ? modelSelect.value : "" };
-    setState(card, "queued", "Waiting…");
-    queue.push(card);
-    pump();
+    return "";
   }
 
-  function pump() {
-    while (running < MAX_PARALLEL && queue.length) {
-      running += 1;
-      upload(queue.shift()).finally(() => { running -= 1; pump(); });
-    }
+  function currentOptions() {
+    return { render_size: option("render_size"), format: option("format"), model: modelSelect ? modelSelect.value : "" };
   }
 
-  function upload(card) {
-    return new Promise((resolve) => {
-      const body = new FormData();
-      body.append("image", card.file, card.file.name || "pasted.png");
-      body.append("render_size", card.options.render_size);
-      body.append("format", card.options.format);
-      if (card.options.model) body.append("model", card.options.model);
-      const xhr = new XMLHttpRequest();
-      xhr.open("POST", apiUrl);
-      xhr.responseType = "blob";
-      xhr.timeout = 180000;
-      setState(card, "uploading", "Uploading…");
-      xhr.upload.addEventListener("progress", (event) => {
-        if (!event.lengthComputable) return;
-        const percent = Math.round((100 * event.loaded) / event.total);
-        card.bar.style.width = `${percent}%`;
-        card.status.textContent = `Uploading… ${percent}%`;
-      });
-      xhr.upload.addEventListener("load", () => setState(card, "working", "Colorizing…"));
-      xhr.addEventListener("load", () => finish(card, xhr).then(resolve));
-      xhr.addEventListener("error", () => { fail(card, "Could not reach the server. Check your connection and try again."); resolve(); });
-      xhr.addEventListener("timeout", () => { fail(card, "This is taking too long. Try a faster detail setting."); resolve(); });
-      xhr.send(body);
+  /** Run `task` (it returns a promise) once fewer than MAX_PARALLEL tasks run. */
+  function inSlot(task) {
+    return new Promise((resolve, reject) => {
+      slots.waiting.push(() => task().then(resolve, reject).finally(() => { slots.free += 1; nextSlot(); }));
+      nextSlot();
     });
   }
 
-  async function finish(card, xhr) {
-    if (xhr.status !== 200) {
-      fail(card, await errorMessage(xhr));
-      // The same file would be refused again; a timeout, a busy server or a 5xx is worth a retry.
-      const refused = xhr.status >= 400 && xhr.status < 500 && xhr.status !== 408 && xhr.status !== 429;
-      if (refused) card.retry.hidden = true;
-      return;
+  function nextSlot() {
+    while (slots.free > 0 && slots.waiting.length) {
+      slots.free -= 1;
+      slots.waiting.shift()();
     }
+  }
+
+  /** One photo to /api/colorize once a slot is free. Resolves {blob, name, model, ms}; rejects with an Error
+   *  carrying the server's message, `retryable` when another try may work, `aborted` when `signal` fired. */
+  function send(file, { signal, onStart, onProgress } = {}) {
+    const problem = localProblem(file);
+    if (problem) return Promise.reject(failure(problem));
+    const options = currentOptions();
+    return inSlot(() => new Promise((resolve, reject) => {
+      if (signal && signal.aborted) { reject(failure("Cancelled.", true, true)); return; }
+      const body = new FormData();
+      body.append("image", file, file.name || "pasted.png");
+      body.append("render_size", options.render_size);
+      body.append("format", options.format);
+      if (options.model) body.append("model", options.model);
+      const xhr = new XMLHttpRequest();
+      const abort = () => xhr.abort();
+      if (signal) signal.addEventListener("abort", abort, { once: true });
+      const settle = (then, value) => {
+        if (signal) signal.removeEventListener("abort", abort);
+        then(value);
+      };
+      xhr.open("POST", apiUrl);
+      xhr.responseType = "blob";
+      xhr.timeout = 180000;
+      if (onProgress) xhr.upload.addEventListener("progress", onProgress);
+      xhr.addEventListener("load", async () => {
+        if (xhr.status !== 200) {
+          // The same file would be refused again; a timeout, a busy server or a 5xx is worth a retry.
+          const refused = xhr.status >= 400 && xhr.status < 500 && xhr.status !== 408 && xhr.status !== 429;
+          settle(reject, failure(await errorMessage(xhr), !refused));
+          return;
+        }
+        settle(resolve, {
+          blob: xhr.response,
+          name: filenameFrom(xhr.getResponseHeader("Content-Disposition"), "colorized.png"),
+          model: xhr.getResponseHeader("X-Model-Name") || "",
+          ms: Number(xhr.getResponseHeader("X-Inference-Time-Ms")),
+        });
+      });
+      xhr.addEventListener("abort", () => settle(reject, failure("Cancelled.", true, true)));
+      xhr.addEventListener("error", () => settle(reject, failure("Could not reach the server. Check your connection and try again.", true)));
+      xhr.addEventListener("timeout", () => settle(reject, failure("This is taking too long. Try a faster detail setting.", true)));
+      if (onStart) onStart(xhr);
+      xhr.send(body);
+    }));
+  }
+
+  async function enqueue(card) {
+    card.retry.hidden = true;
+    setState(card, "queued", "Waiting…");
+    try {
+      const result = await send(card.file, {
+        onStart: (xhr) => {
+          setState(card, "uploading", "Uploading…");
+          xhr.upload.addEventListener("load", () => setState(card, "working", "Colorizing…"));
+        },
+        onProgress: (event) => {
+          if (!event.lengthComputable) return;
+          const percent = Math.round((100 * event.loaded) / event.total);
+          card.bar.style.width = `${percent}%`;
+          card.status.textContent = `Uploading… ${percent}%`;
+        },
+      });
+      await show(card, result);
+    } catch (error) {
+      fail(card, error);
+    }
+  }
+
+  async function show(card, result) {
     if (card.resultUrl) URL.revokeObjectURL(card.resultUrl);
-    card.resultUrl = URL.createObjectURL(xhr.response);
+    card.resultUrl = URL.createObjectURL(result.blob);
     card.after.src = card.resultUrl;
     try { await card.after.decode(); } catch (e) { /* shown anyway */ }
-    const name = filenameFrom(xhr.getResponseHeader("Content-Disposition"), "colorized.png");
-    const ext = name.split(".").pop().toUpperCase().replace("JPG", "JPEG");
+    const ext = result.name.split(".").pop().toUpperCase().replace("JPG", "JPEG");
     card.download.href = card.resultUrl;
-    card.download.download = name;
+    card.download.download = result.name;
     card.download.textContent = `Download ${ext}`;
     card.download.hidden = false;
-    const ms = Number(xhr.getResponseHeader("X-Inference-Time-Ms"));
     const size = `${card.before.naturalWidth} × ${card.before.naturalHeight}`;
-    const took = ms ? ` in ${formatDuration(ms)}` : "";
-    const model = xhr.getResponseHeader("X-Model-Name") || "";
-    card.el.dataset.model = model;
+    const took = result.ms ? ` in ${formatDuration(result.ms)}` : "";
+    card.el.dataset.model = result.model;
     card.range.value = 50;
     card.compare.style.setProperty("--pos", "50%");
-    setState(card, "done", `${size} · colorized${model ? ` by ${model}` : ""}${took}`);
+    setState(card, "done", `${size} · colorized${result.model ? ` by ${result.model}` : ""}${took}`);
     card.compare.title = "Drag to compare";
   }
 
@@ -184,14 +226,33 @@
     return `That did not work (HTTP ${xhr.status}).`;
   }
 
-  function addFiles(files) {
-    const list = Array.from(files || []).filter((f) => f && f.size !== undefined);
-    if (!list.length) {
-      showInlineError("No image found. Choose, drop or paste a photo.");
+  const queue = ColorizeQueue.create(document.getElementById("queue"), send,
+                                     { afterClear: () => folderInput.focus() });
+
+  /** Photos given as {file, path}: one, or a few picked together, become cards; a folder of several, or
+   *  QUEUE_FROM and more, the queue. A folder keeps only its photos. */
+  function addPhotos(given, fromFolder = false, unreadable = 0) {
+    const photos = fromFolder ? given.filter(({ file }) => ColorizeQueue.isPhoto(file)) : given;
+    if (!photos.length) {
+      showInlineError(fromFolder ? "No photos found in that folder (JPEG, PNG, WebP, GIF, BMP, TIFF or AVIF)."
+        : "No image found. Choose, drop or paste a photo.");
       return;
     }
     showInlineError("");
-    const cards = list.map((file) => makeCard(file));
+    if (photos.length >= QUEUE_FROM || (fromFolder && photos.length > 1)) {
+      photos.sort((a, b) => a.path.localeCompare(b.path, undefined, { numeric: true }));
+      queue.add(photos, given.length - photos.length + unreadable);
+    } else {
+      addCards(photos.map(({ file }) => file));
+    }
+  }
+
+  function addFiles(files) {
+    addPhotos(Array.from(files || []).filter((f) => f && f.size !== undefined).map((file) => ({ file, path: file.name })));
+  }
+
+  function addCards(files) {
+    const cards = files.map((file) => makeCard(file));
     const batch = document.createDocumentFragment();
     cards.forEach((card) => batch.append(card.el));
     gallery.prepend(batch);  // newest batch first, in the order the files were given
@@ -200,6 +261,10 @@
   }
 
   input.addEventListener("change", () => { addFiles(input.files); input.value = ""; });
+  folderInput.addEventListener("change", () => {
+    addPhotos(Array.from(folderInput.files).map((file) => ({ file, path: file.webkitRelativePath || file.name })), true);
+    folderInput.value = "";
+  });
   form.addEventListener("submit", (event) => { event.preventDefault(); addFiles(input.files); });
 
   let dragDepth = 0;
@@ -219,7 +284,12 @@
     event.preventDefault();
     dragDepth = 0;
     dropzone.classList.remove("is-dragging");
-    addFiles(event.dataTransfer.files);
+    const entries = ColorizeQueue.entriesOf(event.dataTransfer);
+    if (!entries.some((entry) => entry.isDirectory)) {
+      addFiles(event.dataTransfer.files);
+      return;
+    }
+    ColorizeQueue.filesFromEntries(entries).then(({ files, unreadable }) => addPhotos(files, true, unreadable));
   });
   document.addEventListener("paste", (event) => {
     const files = Array.from(event.clipboardData ? event.clipboardData.files : []);

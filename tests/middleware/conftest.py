@@ -18,6 +18,9 @@ from tests.conftest import SECOND_MODEL, natural_image, stop_process_group
 from tests.middleware.fakes import free_port
 
 REPO = Path(__file__).resolve().parents[2]
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync"]
 
 
 def wait_ready(url: str, proc: subprocess.Popen | None = None, timeout: float = 300.0) -> None:
@@ -82,3 +85,24 @@ def image_bytes(fmt: str = "JPEG", size: tuple[int, int] = (96, 72), grey: bool 
 @pytest.fixture
 def jpeg() -> bytes:
     return image_bytes()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Debian's headless Chromium, driven by Playwright (the browser tests skip where either is missing)."""
+    sync_api = pytest.importorskip("playwright.sync_api", reason="needs Playwright (pip install playwright)")
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, accept_downloads=True)
+    page = context.new_page()
+    page.problems = []  # console errors (CSP violations are reported there) and uncaught exceptions
+    page.on("console", lambda msg: msg.type == "error" and page.problems.append(msg.text))
+    page.on("pageerror", lambda exc: page.problems.append(str(exc)))
+    yield page
+    context.close()

@@ -11,12 +11,8 @@ from flask import Flask, Response
 from PIL import Image
 
 from tests.conftest import SECOND_MODEL, natural_image
-from tests.middleware.conftest import make_app
+from tests.middleware.conftest import CHROMIUM, make_app
 from tests.middleware.fakes import raw_server, serve
-
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync"]
 
 pytestmark = [
     pytest.mark.browser,
@@ -30,25 +26,6 @@ sync_api = pytest.importorskip("playwright.sync_api", reason="needs Playwright (
 def live_url(model_service_url):
     with serve(make_app(model_service_url)) as url:
         yield url
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
-
-
-@pytest.fixture
-def page(browser):
-    context = browser.new_context(viewport={"width": 1280, "height": 900}, accept_downloads=True)
-    page = context.new_page()
-    page.problems = []  # console errors (CSP violations are reported there) and uncaught exceptions
-    page.on("console", lambda msg: msg.type == "error" and page.problems.append(msg.text))
-    page.on("pageerror", lambda exc: page.problems.append(str(exc)))
-    yield page
-    context.close()
 
 
 @pytest.fixture
