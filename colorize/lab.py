@@ -114,6 +114,43 @@ def lab_to_srgb8(lightness: torch.Tensor, a: torch.Tensor, b: torch.Tensor) -> t
     return out
 
 
+_SRGB16_LEVELS = 1 << 20  # the sRGB curve's slope is 12.92 at black: 20-bit linear steps stay under one 16-bit level
+_srgb16_table: torch.Tensor | None = None
+
+
+def _linear_to_srgb16_table() -> torch.Tensor:
+    """16-bit sRGB (as int32, 0..65535) of linear values i / (2**20 - 1)."""
+    global _srgb16_table
+    if _srgb16_table is None:
+        lin = torch.arange(_SRGB16_LEVELS, dtype=torch.float64) / (_SRGB16_LEVELS - 1)
+        _srgb16_table = (_linear_to_srgb(lin) * 65535.0).round().to(torch.int32)
+    return _srgb16_table
+
+
+def lab_to_srgb16(lightness: torch.Tensor, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """``lab_to_srgb8`` at 16 bits: L, a, b planes (H, W) -> 16-bit sRGB (H, W, 3) as int32 (0..65535), for
+    photos whose lightness has more than 256 levels (16-bit scans): a grey pixel keeps its 16-bit value."""
+    fy = (lightness + 16.0) / 116.0
+    planes = (a / 500.0 + fy, fy, (fy - b / 200.0).clamp_min_(0.0))
+    xyz = [_f_inverse(f) * white for f, white in zip(planes, _WHITE_D65, strict=True)]
+    table = _linear_to_srgb16_table()
+    out = torch.empty((*lightness.shape, 3), dtype=torch.int32)
+    for channel, (m0, m1, m2) in enumerate(_RGB_FROM_XYZ):
+        lin = xyz[0] * m0
+        lin.add_(xyz[1], alpha=m1).add_(xyz[2], alpha=m2)
+        index = lin.clamp_(0.0, 1.0).mul_(_SRGB16_LEVELS - 1).add_(0.5).to(torch.int32)
+        out[..., channel] = table[index]
+    return out
+
+
+def uint16_to_lightness(pixels: torch.Tensor) -> torch.Tensor:
+    """16-bit sRGB (..., 3, H, W) or grey (..., 1, H, W), any integer dtype -> L (..., 1, H, W) float32."""
+    rgb = pixels.float().div_(65535.0).clamp_(0.0, 1.0)
+    if rgb.shape[-3] == 1:
+        return _lightness_from_y(_srgb_to_linear(rgb))
+    return rgb_to_lightness(rgb)
+
+
 def normalize_l(lightness: torch.Tensor) -> torch.Tensor:
     """L in [0, 100] -> network input in [-1, 1]."""
     return (lightness - L_CENTER) / L_SCALE

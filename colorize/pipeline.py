@@ -21,7 +21,7 @@ DEFAULT_RENDER_SIZE = 256  # for a checkpoint that does not name its own (metada
 MAX_ASPECT_FACTOR = 3  # the long side of the render is at most 3 x render_size
 _STRIP_PIXELS = 1 << 20  # rows per strip are chosen so a strip holds about 1 MP
 
-_SIXTEEN_BIT = {"I;16", "I;16L", "I;16B", "I;16N", "I"}
+_SIXTEEN_BIT = {"I;16", "I;16L", "I;16B", "I;16N", "I"}  # "I": how Pillow opens some 16-bit greys
 
 
 @contextmanager
@@ -62,14 +62,24 @@ def _strips(height: int, width: int):
         yield top, min(height, top + rows)
 
 
-def lightness_of(image: Image.Image) -> torch.Tensor:
-    """Full-resolution L (1, 1, H, W) float32 of any PIL mode (colour is reduced to its luminance)."""
+def lightness_of(image: Image.Image | np.ndarray) -> torch.Tensor:
+    """Full-resolution L (1, 1, H, W) float32 of any PIL mode (colour is reduced to its luminance), or of a
+    16-bit array (H, W) or (H, W, 3) such as colorize.photoio reads from a 16-bit RGB TIFF."""
+    if isinstance(image, np.ndarray):
+        arr = image if image.ndim == 3 else image[..., None]
+        h, w = arr.shape[:2]
+        out = torch.empty(1, 1, h, w)
+        for top, bottom in _strips(h, w):
+            strip = torch.from_numpy(arr[top:bottom, :, :3].astype(np.int32)).permute(2, 0, 1)
+            out[0, :, top:bottom] = lab.uint16_to_lightness(strip)
+        return out
     w, h = image.size
-    if image.mode in _SIXTEEN_BIT or image.mode == "F":
-        grey = np.asarray(image, dtype=np.float32)
-        grey = np.clip(grey if image.mode == "F" else grey / 65535.0, 0.0, 1.0)
+    if image.mode == "F":
+        grey = np.clip(np.asarray(image, dtype=np.float32), 0.0, 1.0)
         rgb = torch.from_numpy(grey)[None, None].expand(1, 3, h, w)
         return lab.rgb_to_lightness(rgb)
+    if image.mode in _SIXTEEN_BIT:
+        return lightness_of(np.asarray(image))
     if image.mode in ("L", "LA", "1", "I;8"):
         arr = np.array(image.convert("L"))[..., None]
     else:
@@ -112,19 +122,28 @@ def colorize(image: Image.Image, model: torch.nn.Module, render_size: int = DEFA
     return colorize_upright(image, model, render_size, timings)
 
 
-def colorize_upright(image: Image.Image, model: torch.nn.Module, render_size: int = DEFAULT_RENDER_SIZE,
-                     timings: dict | None = None) -> Image.Image:
+def colorize_upright(image: Image.Image | np.ndarray, model: torch.nn.Module,
+                     render_size: int = DEFAULT_RENDER_SIZE, timings: dict | None = None,
+                     depth: int = 8) -> Image.Image | np.ndarray:
     """``colorize`` for an image whose EXIF orientation has been applied already (the model service's
-    model_service.decode does it, with its handling of unreadable EXIF): the pixels are taken as they are."""
+    model_service.decode does it, with its handling of unreadable EXIF): the pixels are taken as they are.
+
+    ``image``: a PIL image, or a 16-bit array from colorize.photoio. ``depth`` 16 returns a uint16 array
+    (H, W, 3), or (H, W, 4) with alpha, whose lightness keeps the input's 16-bit levels; 8 a PIL image."""
     with _timed(timings, "preprocess_ms"):
-        image, alpha = split_alpha(image)
-        w, h = image.size
+        alpha = None
+        if isinstance(image, Image.Image):
+            image, alpha = split_alpha(image)
         lightness = lightness_of(image)
         small = lightness_at_render_size(lightness, render_size)
     with _timed(timings, "network_ms"):
         ab_small = predict_ab(model, small)
     with _timed(timings, "postprocess_ms"):
-        rgb = join_lightness_ab(lightness, ab_small)
+        rgb = join_lightness_ab(lightness, ab_small, depth=depth)
+        if depth == 16:
+            if alpha is not None:
+                rgb = np.concatenate([rgb, (np.asarray(alpha, dtype=np.uint16) * 257)[..., None]], axis=2)
+            return rgb
         result = Image.fromarray(rgb, "RGB")
         if alpha is not None:
             result.putalpha(alpha)
@@ -139,21 +158,26 @@ def _source_index(n_out: int, n_in: int) -> tuple[torch.Tensor, torch.Tensor, to
     return lo, hi, (pos - lo).float()
 
 
-def join_lightness_ab(lightness: torch.Tensor, ab_small: torch.Tensor) -> np.ndarray:
-    """Up-sample ab onto the full-resolution L and convert to uint8 RGB (H, W, 3).
+def join_lightness_ab(lightness: torch.Tensor, ab_small: torch.Tensor, depth: int = 8) -> np.ndarray:
+    """Up-sample ab onto the full-resolution L and convert to RGB (H, W, 3): uint8, or uint16 for ``depth`` 16.
 
     Bilinear (as F.interpolate, align_corners=False), in two passes: along the rows on the small ab
     (cheap), then down the columns strip by strip, each output row a blend of two whole source rows,
-    so a 50 MP photo never holds a 50 MP ab tensor. LAB -> sRGB goes through ``lab.lab_to_srgb8``.
+    so a 50 MP photo never holds a 50 MP ab tensor. LAB -> sRGB goes through ``lab.lab_to_srgb8`` (or 16).
     """
+    if depth not in (8, 16):
+        raise ValueError(f"depth must be 8 or 16, got {depth}")
     h, w = lightness.shape[-2:]
     ab = ab_small[0].float()
     x0, x1, wx = _source_index(w, ab.shape[-1])
     ab_wide = torch.lerp(ab[:, :, x0], ab[:, :, x1], wx)  # (2, h_small, w)
     y0, y1, wy = _source_index(h, ab.shape[-2])
-    out = np.empty((h, w, 3), dtype=np.uint8)
-    pixels = torch.from_numpy(out)
+    out = np.empty((h, w, 3), dtype=np.uint8 if depth == 8 else np.uint16)
     for top, bottom in _strips(h, w):
         strip_ab = torch.lerp(ab_wide[:, y0[top:bottom]], ab_wide[:, y1[top:bottom]], wy[top:bottom, None])
-        pixels[top:bottom] = lab.lab_to_srgb8(lightness[0, 0, top:bottom].float(), strip_ab[0], strip_ab[1])
+        planes = (lightness[0, 0, top:bottom].float(), strip_ab[0], strip_ab[1])
+        if depth == 8:
+            out[top:bottom] = lab.lab_to_srgb8(*planes).numpy()
+        else:
+            out[top:bottom] = lab.lab_to_srgb16(*planes).numpy()
     return out

@@ -6,14 +6,15 @@ import io
 import time
 from typing import IO
 
+import numpy as np
 from flask import Blueprint, Request, Response, current_app, jsonify, request
 from PIL import Image
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from colorize import __version__
+from colorize import __version__, photoio
 from model_service import openapi
 from model_service.config import RENDER_SIZE_MAX, RENDER_SIZE_MIN
-from model_service.decode import load_image, open_image
+from model_service.decode import load_photo, open_image
 from model_service.errors import ApiError, error_response
 from model_service.gate import Busy
 from model_service.metrics import ServiceMetrics
@@ -28,11 +29,16 @@ OUTPUT_FORMATS = {
     "png": ("PNG", "image/png", {"compress_level": 3}),
     "jpeg": ("JPEG", "image/jpeg", {"quality": 90}),
     "webp": ("WEBP", "image/webp", {"quality": 90}),
+    "tiff": ("TIFF", "image/tiff", {}),
 }
+# Above this many pixels a TIFF answer is written uncompressed: Deflate would take seconds on a 50 MP scan.
+FAST_TIFF_PIXELS = 16_000_000
 # format=auto (the default): the upload's own kind. A JPEG comes back as a JPEG: far smaller and quicker to
 # encode than a PNG (benchmarks/RESULTS.md), and chroma subsampling loses nothing, the colour being predicted
-# at the render size anyway. Lossless uploads and anything else come back as PNG.
-AUTO_FORMATS = {"JPEG": "jpeg", "MPO": "jpeg", "WEBP": "webp"}
+# at the render size anyway. A TIFF comes back as a TIFF (a scan's archive format, at its own bit depth);
+# other lossless uploads and anything else come back as PNG. A 16-bit photo is answered in 16 bits in PNG and
+# TIFF; metadata (ICC profile, DPI, EXIF) go into every format that holds them (colorize.photoio).
+AUTO_FORMATS = {"JPEG": "jpeg", "MPO": "jpeg", "WEBP": "webp", "TIFF": "tiff"}
 RAW_MEDIA_TYPES = ("image/", "application/octet-stream")
 _HOW_TO_SEND = ("send the image as the request body with Content-Type image/... (or "
                 "application/octet-stream), or as the file field 'image' of a multipart/form-data form")
@@ -110,21 +116,17 @@ def _render_size(predictor: Predictor) -> int:
 
 
 def _output_format() -> str:
-    """png, jpeg, webp or auto (the default: decided by the upload's format once it is opened)."""
+    """png, jpeg, webp, tiff or auto (the default: decided by the upload's format once it is opened)."""
     raw = _param("format") or "auto"
-    name = "jpeg" if raw.lower() == "jpg" else raw.lower()
+    name = {"jpg": "jpeg", "tif": "tiff"}.get(raw.lower(), raw.lower())
     if name not in OUTPUT_FORMATS and name != "auto":
-        raise ApiError(400, "invalid_format", f"format must be one of auto, png, jpeg, webp; got {raw!r}")
+        raise ApiError(400, "invalid_format", f"format must be one of auto, png, jpeg, webp, tiff; got {raw!r}")
     return name
 
 
-def _encode(image: Image.Image, name: str) -> bytes:
-    pil_format, _, options = OUTPUT_FORMATS[name]
-    if pil_format == "JPEG" and image.mode != "RGB":
-        image = image.convert("RGB")  # JPEG has no alpha channel
-    buffer = io.BytesIO()
-    image.save(buffer, pil_format, **options)
-    return buffer.getvalue()
+def _encode(image: Image.Image | np.ndarray, name: str, meta: photoio.PhotoMeta) -> bytes:
+    height, width = (image.shape[:2] if isinstance(image, np.ndarray) else image.size[::-1])
+    return photoio.encode(image, name, meta, fast=width * height > FAST_TIFF_PIXELS)
 
 
 @bp.post("/v1/colorize")
@@ -141,16 +143,19 @@ def colorize_image() -> Response:
         # Decoding inside the slot bounds the memory and CPU that waiting requests hold.
         with predictor.slot():
             started = time.perf_counter()
-            image = load_image(probe)
+            image, meta = load_photo(probe, data)
+            del data  # the compressed bytes are not needed any more: a large scan's memory counts
             decoded = time.perf_counter()
-            result, stages = predictor.colorize(image, render_size)
+            result, stages = predictor.colorize(image, render_size, depth=meta.depth)
+            del image
     except Busy as exc:
         _metrics().rejections.labels(exc.reason).inc()
         raise
     inference_ms = sum(stages.values())
     _metrics().inference.observe(inference_ms / 1000.0)
     encode_start = time.perf_counter()
-    body = _encode(result, output_format)
+    body = _encode(result, output_format, meta)
+    del result
     timings = {"queue": (started - queued) * 1000, "decode": (decoded - started) * 1000,
                **{k.removesuffix("_ms"): v for k, v in stages.items()},
                "encode": (time.perf_counter() - encode_start) * 1000}
@@ -158,6 +163,11 @@ def colorize_image() -> Response:
     response.headers["X-Model-Name"] = predictor.name
     response.headers["X-Model-Version"] = predictor.version
     response.headers["X-Inference-Time-Ms"] = f"{inference_ms:.1f}"
+    depth = 16 if meta.depth == 16 and output_format in photoio.SIXTEEN_BIT_FORMATS else 8
+    response.headers["X-Bit-Depth"] = str(depth)
+    if meta.pages > 1:  # a multi-page TIFF: its first page was coloured
+        response.headers["X-Source-Pages"] = str(meta.pages)
+        response.headers["X-Page"] = "1"
     response.headers["Server-Timing"] = ", ".join(f"{k};dur={v:.1f}" for k, v in timings.items())
     return response
 

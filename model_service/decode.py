@@ -6,7 +6,9 @@ unknown, corrupt at the header or larger than ``max_pixels`` — a decompression
 its declared size and never decoded; ``load_image`` then decodes the first frame (truncated data is
 an error: ``ImageFile.LOAD_TRUNCATED_IMAGES`` stays False), applies the EXIF orientation (the only place
 on the service's path that does: the predictor runs colorize.pipeline.colorize_upright) and converts an
-embedded ICC profile to sRGB. ``decode_image`` does both; tests fuzz it.
+embedded ICC profile to sRGB. ``decode_image`` does both; tests fuzz it. ``load_photo`` also returns what the
+answer carries (colorize.photoio: ICC profile, DPI, EXIF, pages, bit depth) and a 16-bit RGB TIFF at full
+depth. A TIFF is checked at ``open_image`` for its pages, compression and bit depth (colorize.photoio).
 """
 
 from __future__ import annotations
@@ -14,7 +16,10 @@ from __future__ import annotations
 import io
 import logging
 
+import numpy as np
 from PIL import Image, ImageCms, ImageOps
+
+from colorize import photoio
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +53,35 @@ class CorruptImage(DecodeError):
 
 class TooManyPixels(DecodeError):
     """The image declares more pixels than allowed (a decompression bomb, or just too large)."""
+
+
+class UnsupportedEncoding(DecodeError):
+    """A format this service reads, in an encoding it does not (a TIFF compression or bit depth)."""
+
+
+class UnsupportedCompression(UnsupportedEncoding):
+    """A TIFF compression not read (colorize.photoio.TIFF_COMPRESSIONS)."""
+
+
+class UnsupportedBitDepth(UnsupportedEncoding):
+    """1-bit, 32-bit or floating-point pixels."""
+
+
+class TooManyPages(DecodeError):
+    """A TIFF with more pages than colorize.photoio.MAX_PAGES."""
+
+
+class CorruptProfile(DecodeError):
+    """An embedded ICC profile that cannot be read: the colours it describes, and the answer's, are unknown."""
+
+
+_PHOTO_ERRORS = {"unsupported_compression": UnsupportedCompression, "unsupported_bit_depth": UnsupportedBitDepth,
+                 "too_many_pages": TooManyPages, "corrupt_icc_profile": CorruptProfile,
+                 "corrupt_image": CorruptImage}
+
+
+def _decode_error(exc: photoio.PhotoError) -> DecodeError:
+    return _PHOTO_ERRORS.get(exc.code, CorruptImage)(str(exc))
 
 
 def sniff_format(data: bytes) -> str | None:
@@ -89,6 +123,13 @@ def open_image(data: bytes, max_pixels: int) -> Image.Image:
     if width * height > max_pixels:
         raise TooManyPixels(f"the image is {width}x{height} = {width * height} pixels; "
                             f"the limit is {max_pixels} pixels")
+    if image.format == "TIFF":
+        try:
+            photoio.check_tiff(image)
+        except photoio.PhotoError as exc:
+            raise _decode_error(exc) from exc
+        except Exception as exc:  # noqa: BLE001 - a broken page directory
+            raise CorruptImage(f"cannot read the TIFF's pages: {exc}") from exc
     return image
 
 
@@ -107,6 +148,7 @@ def _to_srgb(image: Image.Image) -> Image.Image:
         out_mode = "RGBA" if image.mode == "RGBA" else "RGB"
         converted = ImageCms.profileToProfile(image, profile, _SRGB, outputMode=out_mode)
     except (ImageCms.PyCMSError, OSError, ValueError, TypeError) as exc:
+        # a profile that parses (photoio.read_meta checked it) but cannot convert these pixels
         log.warning("ignoring an unusable ICC profile: %s", exc)
         return image
     converted.info.pop("icc_profile", None)
@@ -140,6 +182,19 @@ def load_image(image: Image.Image) -> Image.Image:
         except (ValueError, OSError) as exc:
             raise UnsupportedFormat(f"{fmt} images in pixel mode {image.mode} are not supported") from exc
     return image
+
+
+def load_photo(image: Image.Image, data: bytes) -> tuple[Image.Image | np.ndarray, photoio.PhotoMeta]:
+    """``load_image`` plus what the answer carries: the pixels (a 16-bit RGB TIFF as a uint16 array read
+    from ``data``, its full depth) and their metadata (photoio.PhotoMeta)."""
+    try:
+        meta = photoio.read_meta(image)
+        pixels = photoio.full_depth(image, data)
+    except photoio.PhotoError as exc:
+        raise _decode_error(exc) from exc
+    if isinstance(pixels, np.ndarray):
+        return pixels, meta
+    return load_image(image), meta
 
 
 def decode_image(data: bytes, max_pixels: int) -> Image.Image:

@@ -24,6 +24,10 @@ _STATUS: list[tuple[type[Exception], int, str]] = [
     (decode.CorruptImage, 400, "corrupt_image"),
     (decode.UnsupportedFormat, 415, "unsupported_format"),
     (decode.TooManyPixels, 422, "too_many_pixels"),
+    (decode.UnsupportedCompression, 415, "unsupported_compression"),
+    (decode.UnsupportedBitDepth, 415, "unsupported_bit_depth"),
+    (decode.TooManyPages, 422, "too_many_pages"),
+    (decode.CorruptProfile, 422, "corrupt_icc_profile"),
     (Busy, 503, "busy"),
     (NotReady, 503, "not_ready"),
 ]

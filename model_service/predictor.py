@@ -12,6 +12,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from PIL import Image
 
@@ -115,11 +116,12 @@ class Predictor:
         with self.gate.slot():
             yield
 
-    def colorize(self, image: Image.Image, render_size: int) -> tuple[Image.Image, dict[str, float]]:
+    def colorize(self, image: Image.Image | np.ndarray, render_size: int,
+                 depth: int = 8) -> tuple[Image.Image | np.ndarray, dict[str, float]]:
         """Colorize an image from model_service.decode (its EXIF orientation applied there); returns the result
-        and its timings in ms (call inside ``slot()``)."""
+        (a uint16 array for ``depth`` 16) and its timings in ms (call inside ``slot()``)."""
         timings: dict[str, float] = {}
-        result = colorize_upright(image, self.model, render_size, timings=timings)
+        result = colorize_upright(image, self.model, render_size, timings=timings, depth=depth)
         return result, timings
 
     def describe(self) -> dict[str, Any]:
