@@ -21,7 +21,7 @@ DEFAULTS = {
     "MODEL_SERVICE_READ_TIMEOUT": 60.0,  # seconds to wait for a colorized image
     "MODEL_SERVICE_UNREACHABLE_BUDGET": 2.0,  # all connect attempts together, retries included
     "MODEL_SERVICE_POOL_SIZE": 32,
-    "MAX_CONTENT_LENGTH": 20 * 1000 * 1000,
+    "MAX_CONTENT_LENGTH": 160 * 1000 * 1000,  # under the model service's 160 MiB: refused at the edge first
     # Non-file form fields. Werkzeug (3.1) also compares its parser's buffer plus each chunk it reads
     # (file data included) with this limit: at 64 KiB, photos over about 200 kB were refused with 413.
     "MAX_FORM_MEMORY_SIZE": 500_000,

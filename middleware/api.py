@@ -48,7 +48,7 @@ def colorize() -> Response:
         upload.filename, extension_for(result.content_type))
     response.headers["Cache-Control"] = "no-store"
     for header, value in (("X-Model-Name", result.model_name), ("X-Model-Version", result.model_version),
-                          ("X-Inference-Time-Ms", result.inference_ms)):
+                          ("X-Inference-Time-Ms", result.inference_ms), *result.details):
         if value:
             response.headers[header] = value
     return response

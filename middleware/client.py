@@ -15,6 +15,8 @@ from dataclasses import dataclass
 import requests
 from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
 
+# The model service's answer headers about the photo: its bit depth, a multi-page TIFF's page count and page.
+PASSED_HEADERS = ("X-Bit-Depth", "X-Source-Pages", "X-Page")
 RETRY_AFTER = "5"  # seconds, when the service is unreachable or did not say (a restart takes a few)
 # The upload page's model list changes only when the service restarts with other settings: ask it again
 # after this many seconds. A failed ask is remembered for less, so that the page does not wait for an
@@ -64,6 +66,8 @@ class ColorizedImage:
     model_version: str | None = None
     inference_ms: str | None = None
     model_name: str | None = None
+    # what the service says about the photo (PASSED_HEADERS), passed on to the client as they are
+    details: tuple[tuple[str, str], ...] = ()
 
 
 def _is_connect_failure(exc: requests.ConnectionError) -> bool:
@@ -104,6 +108,7 @@ class ModelServiceClient:
             model_version=response.headers.get("X-Model-Version"),
             inference_ms=response.headers.get("X-Inference-Time-Ms"),
             model_name=response.headers.get("X-Model-Name"),
+            details=tuple((h, response.headers[h]) for h in PASSED_HEADERS if h in response.headers),
         )
 
     def model_info(self) -> dict:

@@ -13,7 +13,7 @@ RENDER_SIZES = {"fast": 128, "balanced": 256, "detailed": 512}
 MODEL_DEFAULT = "auto"  # render_size=auto (or none): the model service's default, the checkpoint's own size
 MIN_RENDER_SIZE, MAX_RENDER_SIZE = 64, 1024
 FORMATS = {"png": ("image/png", "png"), "jpeg": ("image/jpeg", "jpg"), "jpg": ("image/jpeg", "jpg"),
-           "webp": ("image/webp", "webp")}
+           "webp": ("image/webp", "webp"), "tiff": ("image/tiff", "tif"), "tif": ("image/tiff", "tif")}
 
 _SIGNATURES = (
     (b"\x89PNG\r\n\x1a\n", "image/png"),
@@ -70,10 +70,11 @@ def read_upload(file: FileStorage | None) -> Upload:
 
 
 def parse_options(values: MultiDict) -> tuple[int | None, str | None]:
-    """``render_size`` (a number 64-1024, fast/balanced/detailed or auto) and ``format`` (auto/png/jpeg/webp).
+    """``render_size`` (a number 64-1024, fast/balanced/detailed or auto) and ``format`` (auto/png/jpeg/webp/tiff).
 
     Neither given (or auto): None, and the model service's defaults apply (the render size the model
-    was made for, format auto: a JPEG upload is answered as JPEG, a WebP as WebP, anything else as PNG)."""
+    was made for, format auto: a JPEG upload is answered as JPEG, a WebP as WebP, a TIFF as TIFF, anything else
+    as PNG)."""
     raw_size = (values.get("render_size") or "").strip().lower()
     render_size = None
     if raw_size and raw_size != MODEL_DEFAULT:
@@ -87,10 +88,10 @@ def parse_options(values: MultiDict) -> tuple[int | None, str | None]:
                               f"{MAX_RENDER_SIZE} (or auto, fast, balanced, detailed).")
     output_format = (values.get("format") or "auto").strip().lower()
     if output_format not in FORMATS and output_format != "auto":
-        raise UploadError(400, "invalid_format", "format must be auto, png, jpeg or webp.")
+        raise UploadError(400, "invalid_format", "format must be auto, png, jpeg, webp or tiff.")
     if output_format == "auto":
         return render_size, None
-    return render_size, "jpeg" if output_format == "jpg" else output_format
+    return render_size, {"jpg": "jpeg", "tif": "tiff"}.get(output_format, output_format)
 
 
 def parse_model(values: MultiDict) -> str | None:

@@ -30,8 +30,8 @@ DEFAULTS: dict[str, Any] = {
     "MODEL_RUNTIME": "auto",  # auto | torch | openvino
     "MODEL_CHANNELS_LAST": True,  # measured faster on CPU in fp32 and bf16 (model_service/README.md)
     "MODEL_THREADS": 0,  # torch threads per worker; 0 = $OMP_NUM_THREADS, else cores / WEB_CONCURRENCY
-    "MAX_UPLOAD_BYTES": 20 * 1024 * 1024,
-    "MAX_PIXELS": 50_000_000,
+    "MAX_UPLOAD_BYTES": 160 * 1024 * 1024,  # a 60 MP 16-bit grey scan, uncompressed (docs/limits.md)
+    "MAX_PIXELS": 60_000_000,  # a 50 MP scan with room to spare; never decoded above it
     "DEFAULT_RENDER_SIZE": 0,  # 0: the checkpoint's own (metadata render_size), else 256
     "MAX_CONCURRENT_INFERENCES": 1,  # per worker
     # 16 waiting per worker: 8 clients that wait for their answers never see a 503 (docs/limits.md).

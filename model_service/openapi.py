@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from colorize import __version__
+from colorize.photoio import MAX_PAGES
 from model_service.config import RENDER_SIZE_MAX, RENDER_SIZE_MIN
 from model_service.decode import ALLOWED_FORMATS
 
@@ -37,9 +38,10 @@ def document(config: Mapping[str, Any], model_names: list[str], default_model: s
     model = {"type": "string", "enum": model_names, "default": default_model,
              "description": "the model to colorize with (GET /v1/models lists them); default: "
                             f"{default_model}. An unknown name is a 400 unknown_model listing the names"}
-    fmt = {"type": "string", "enum": ["auto", "png", "jpeg", "jpg", "webp"], "default": "auto",
-           "description": "output format: auto (the default) answers a JPEG upload as JPEG, a WebP as WebP "
-                          "and anything else as PNG; 'jpg' = 'jpeg'; JPEG drops an alpha channel"}
+    fmt = {"type": "string", "enum": ["auto", "png", "jpeg", "jpg", "webp", "tiff", "tif"], "default": "auto",
+           "description": "output format: auto (the default) answers a JPEG upload as JPEG, a WebP as WebP, a "
+                          "TIFF as TIFF and anything else as PNG; 'jpg' = 'jpeg', 'tif' = 'tiff'; JPEG drops "
+                          "an alpha channel. A 16-bit photo is answered in 16 bits in PNG and TIFF"}
     not_ready = _error("The model is not ready (warming up) or every inference slot is taken and the "
                        "queue is full or the wait timed out.", ["not_ready", "busy"], retry_after=True)
     accepted = ", ".join(ALLOWED_FORMATS)
@@ -48,9 +50,12 @@ def document(config: Mapping[str, Any], model_names: list[str], default_model: s
         "description": (
             "Send the image as the raw body (Content-Type image/*, or application/octet-stream) or as the "
             f"multipart/form-data file field `image`. Accepted formats (sniffed from the bytes, whatever the "
-            f"Content-Type says): {accepted}. Animated images: the first frame. EXIF orientation is applied "
-            "and an embedded ICC profile converted to sRGB. The answer has the input's resolution (after "
-            "EXIF orientation) and lightness; an alpha channel is kept (except in JPEG)."
+            f"Content-Type says): {accepted}. Animated images: the first frame; a multi-page TIFF: its first "
+            "page (X-Source-Pages). TIFF: 8- or 16-bit grey or RGB, uncompressed, LZW, Deflate, PackBits or "
+            "JPEG. EXIF orientation is applied (and reset in the answer's EXIF); the ICC profile, DPI and EXIF "
+            "are carried into the answer where its format holds them. The answer has the input's resolution "
+            "(after EXIF orientation) and lightness, at 16 bits for a 16-bit photo answered as PNG or TIFF; an "
+            "alpha channel is kept (except in JPEG)."
         ),
         "parameters": [
             {"name": "render_size", "in": "query", "schema": render_size},
@@ -76,12 +81,18 @@ def document(config: Mapping[str, Any], model_names: list[str], default_model: s
                     "X-Inference-Time-Ms": {"schema": {"type": "number"},
                                             "description": "time in colorize: pre-processing, network, "
                                                            "post-processing (not queue, decode or encode)"},
+                    "X-Bit-Depth": {"schema": {"type": "integer", "enum": [8, 16]},
+                                    "description": "bits per channel of the answer"},
+                    "X-Source-Pages": {"schema": {"type": "integer"},
+                                       "description": "a multi-page TIFF only: its number of pages"},
+                    "X-Page": {"schema": {"type": "integer"},
+                               "description": "a multi-page TIFF only: the page colorized (1, the first)"},
                     "Server-Timing": {"schema": {"type": "string"},
                                       "description": "ms in queue, decode, preprocess, network, "
                                                      "postprocess, encode"},
                 },
                 "content": {t: {"schema": {"type": "string", "format": "binary"}}
-                            for t in ("image/png", "image/jpeg", "image/webp")},
+                            for t in ("image/png", "image/jpeg", "image/webp", "image/tiff")},
             },
             "400": _error("No image, more than one, an empty or corrupt image (a known format whose data is "
                           "broken or truncated), or a bad parameter.",
@@ -89,10 +100,14 @@ def document(config: Mapping[str, Any], model_names: list[str], default_model: s
                            "invalid_render_size", "invalid_format", "unknown_model"]),
             "413": _error(f"The request body is larger than {max_bytes} bytes.", ["payload_too_large"]),
             "415": _error("The Content-Type is not image/*, application/octet-stream or multipart/form-data, "
-                          f"or the bytes are not an image in an accepted format ({accepted}).",
-                          ["unsupported_media_type", "unsupported_format"]),
+                          f"or the bytes are not an image in an accepted format ({accepted}), or a TIFF "
+                          "compression or bit depth (1-bit, 32-bit, floating point) that is not read.",
+                          ["unsupported_media_type", "unsupported_format", "unsupported_compression",
+                           "unsupported_bit_depth"]),
             "422": _error(f"The image declares more than {max_pixels} pixels (checked from its header; "
-                          "decompression bombs are never decoded).", ["too_many_pixels"]),
+                          "decompression bombs are never decoded), a TIFF has more than "
+                          f"{MAX_PAGES} pages, or its ICC profile cannot be read.",
+                          ["too_many_pixels", "too_many_pages", "corrupt_icc_profile"]),
             "503": not_ready,
         },
     }

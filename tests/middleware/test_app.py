@@ -35,7 +35,7 @@ def test_defaults(monkeypatch):
     monkeypatch.delenv("MODEL_SERVICE_URL", raising=False)
     app = create_app({"SECRET_KEY": "x"})
     assert app.config["MODEL_SERVICE_URL"] == "http://127.0.0.1:8001"
-    assert app.config["MAX_CONTENT_LENGTH"] == 20_000_000
+    assert app.config["MAX_CONTENT_LENGTH"] == 160_000_000
     assert not app.debug
 
 

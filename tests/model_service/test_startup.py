@@ -17,7 +17,7 @@ def test_environment_overrides_defaults_and_overrides_win():
     config = load_config({"MAX_PIXELS": "1000", "MODEL_CHANNELS_LAST": "false", "QUEUE_TIMEOUT": "2.5"},
                          {"MAX_PIXELS": 5})
     assert config["MAX_PIXELS"] == 5 and config["MODEL_CHANNELS_LAST"] is False
-    assert config["QUEUE_TIMEOUT"] == 2.5 and config["MAX_UPLOAD_BYTES"] == 20 * 1024 * 1024
+    assert config["QUEUE_TIMEOUT"] == 2.5 and config["MAX_UPLOAD_BYTES"] == 160 * 1024 * 1024
 
 
 @pytest.mark.parametrize("env, threads", [({"WEB_CONCURRENCY": "2"}, None), ({"OMP_NUM_THREADS": "3"}, 3),
