@@ -3,7 +3,7 @@ and run them on worker threads that share one loaded model.
 
     items = plan(["scans/"], Path("colorized"), "png")          # the folder tree is kept under colorized/
     mine = select_shard(items, *shard_from_env(None, None))      # all of them outside a Job
-    summary = run(mine, lambda image: colorize(image, model, 256), "png", jobs=2)
+    summary = run(mine, lambda pixels, depth: colorize_upright(pixels, model, 256, depth=depth), "png", jobs=2)
 
 A run again is a resume: outputs that exist are skipped (``overwrite`` redoes them), and a write never leaves
 a half file at the target, so whatever exists is whole.
@@ -19,7 +19,10 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from PIL import Image, UnidentifiedImageError
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from colorize import photoio
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif"}
 FORMATS = ("png", "jpg", "tiff")
@@ -118,37 +121,45 @@ def _integer(value: str, name: str) -> int:
         raise ShardError(f"{name}={value!r} is not a whole number") from None
 
 
-def write_result(result: Image.Image, target: Path, fmt: str, source_image: Image.Image | None = None) -> None:
+Colorize = Callable[[Image.Image | np.ndarray, int], Image.Image | np.ndarray]  # (upright pixels, depth) -> result
+
+
+def write_result(result: Image.Image | np.ndarray, target: Path, fmt: str,
+                 meta: photoio.PhotoMeta | None = None) -> None:
     """Save one coloured photo at ``target`` atomically: written to a temporary file beside it, then renamed,
-    so an interrupted run never leaves a partial file that a resume would take for done. ``source_image``,
-    the photo as opened, is where the metadata to keep will come from; the one place outputs are written."""
-    del source_image  # not used yet
+    so an interrupted run never leaves a partial file that a resume would take for done. ``meta``: the source's
+    ICC profile, DPI and EXIF, written where the format holds them (colorize.photoio); the one place outputs
+    are written."""
+    if fmt not in FORMATS:
+        raise ValueError(f"unknown output format {fmt!r}; choose one of {', '.join(FORMATS)}")
     target.parent.mkdir(parents=True, exist_ok=True)
     # Hidden, and no image suffix: a temporary file left by a killed process is never listed as an input.
     partial = target.with_name(f".{target.name}.{uuid.uuid4().hex[:12]}.partial")
     try:
-        if fmt == "jpg":
-            result.convert("RGB").save(partial, "JPEG", quality=92)
-        elif fmt == "tiff":
-            result.save(partial, "TIFF", compression="tiff_deflate")
-        elif fmt == "png":
-            result.save(partial, "PNG")
-        else:
-            raise ValueError(f"unknown output format {fmt!r}; choose one of {', '.join(FORMATS)}")
+        with open(partial, "wb") as file:
+            photoio.write(result, file, fmt, meta)
         os.replace(partial, target)
     except BaseException:
         partial.unlink(missing_ok=True)
         raise
 
 
-def colorize_file(item: Item, colorize: Callable[[Image.Image], Image.Image], fmt: str) -> None:
-    """Read, colour and write one photo; ItemFailed says why it could not be done."""
+def colorize_file(item: Item, colorize: Colorize, fmt: str) -> None:
+    """Read, colour and write one photo; ItemFailed says why it could not be done. ``colorize(pixels, depth)``
+    gets the upright pixels (a PIL image, or a 16-bit RGB TIFF's uint16 array) and the answer's bit depth:
+    16 for a 16-bit photo written as PNG or TIFF."""
     try:
         with Image.open(item.source) as image:
-            image.load()
-            result = colorize(image)
+            if image.format == "TIFF":
+                photoio.check_tiff(image)
+            meta = photoio.read_meta(image)
+            pixels = photoio.full_depth(image, item.source)
+            if isinstance(pixels, Image.Image):
+                pixels.load()
+                pixels = ImageOps.exif_transpose(pixels)
+            result = colorize(pixels, meta.depth if fmt in photoio.SIXTEEN_BIT_FORMATS else 8)
             try:
-                write_result(result, item.target, fmt, image)
+                write_result(result, item.target, fmt, meta)
             except OSError as exc:
                 raise ItemFailed(f"cannot write {item.target} ({exc.strerror or exc})") from exc
     except (FileNotFoundError, IsADirectoryError, PermissionError) as exc:
@@ -157,8 +168,8 @@ def colorize_file(item: Item, colorize: Callable[[Image.Image], Image.Image], fm
         raise ItemFailed(f"not a readable image ({exc})") from exc
 
 
-def run(items: list[Item], colorize: Callable[[Image.Image], Image.Image], fmt: str, *, jobs: int = 1,
-        overwrite: bool = False, on_result: Callable[[Item, str], None] | None = None) -> Summary:
+def run(items: list[Item], colorize: Colorize, fmt: str, *, jobs: int = 1, overwrite: bool = False,
+        on_result: Callable[[Item, str], None] | None = None) -> Summary:
     """Colour ``items`` on ``jobs`` threads (``colorize`` is called from all of them: the torch model is
     shared, its work releases the GIL). Each outcome, "done", "skipped" or "failed", goes to ``on_result``
     as it happens; a failure never stops the others."""

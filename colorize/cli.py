@@ -94,7 +94,7 @@ def predict(args: argparse.Namespace) -> int:
     from colorize.batch import plan, run, select_shard, shard_from_env
     from colorize.checkpoint import CheckpointError, find_checkpoint
     from colorize.engine import EngineError, load_colorizer
-    from colorize.pipeline import colorize, recommended_render_size
+    from colorize.pipeline import colorize_upright, recommended_render_size
 
     if args.render_size is not None and not 16 <= args.render_size <= 2048:
         print(f"colorize: --render-size must be between 16 and 2048, got {args.render_size}", file=sys.stderr)
@@ -126,7 +126,10 @@ def predict(args: argparse.Namespace) -> int:
         return 2
     progress = _Progress(len(mine))
     try:
-        summary = run(mine, lambda image: colorize(image, model, render_size=render_size), args.format,
+        def colorize(pixels, depth):
+            return colorize_upright(pixels, model, render_size, depth=depth)
+
+        summary = run(mine, colorize, args.format,
                       jobs=args.jobs, overwrite=args.overwrite, on_result=progress)
     finally:
         progress.close()

@@ -27,10 +27,10 @@ def photo_tree(root: Path) -> Path:
 @pytest.fixture(scope="module")
 def colorize_fn(tiny_checkpoint):
     from colorize.engine import load_colorizer
-    from colorize.pipeline import colorize
+    from colorize.pipeline import colorize_upright
 
     model = load_colorizer(tiny_checkpoint, device="cpu")
-    return lambda image: colorize(image, model, render_size=32)
+    return lambda pixels, depth: colorize_upright(pixels, model, render_size=32, depth=depth)
 
 
 def test_plan_keeps_the_folder_tree_and_puts_files_given_directly_on_top(tmp_path):
@@ -96,11 +96,9 @@ def test_unusable_shards_are_clear_errors(index, count, env, message):
 
 @pytest.mark.parametrize("interruption", [OSError("No space left on device"), KeyboardInterrupt()])
 def test_an_interrupted_write_leaves_no_file_at_the_target(tmp_path, monkeypatch, interruption):
-    real_save = Image.Image.save
-
     def save_half_then_fail(self, fp, *args, **kwargs):
-        real_save(self, fp, *args, **kwargs)
-        Path(fp).write_bytes(Path(fp).read_bytes()[:50])  # the first bytes reached the disk, then:
+        fp.write(b"\x89PNG\r\n\x1a\n" + bytes(42))  # the first bytes reached the disk, then:
+        fp.flush()
         raise interruption
 
     monkeypatch.setattr(Image.Image, "save", save_half_then_fail)
@@ -146,10 +144,10 @@ def test_run_colours_the_tree_reports_failures_and_resumes(tmp_path, colorize_fn
 def test_an_unexpected_error_fails_that_photo_only(tmp_path, colorize_fn):
     scans = photo_tree(tmp_path / "scans")
 
-    def sometimes(image):
+    def sometimes(image, depth):
         if image.size == (30, 25):  # a.jpg
             raise RuntimeError("out of memory")
-        return colorize_fn(image)
+        return colorize_fn(image, depth)
 
     summary = run(plan([scans], tmp_path / "out", "png"), sometimes, "png", jobs=2)
     assert [(item.key, reason) for item, reason in summary.failed] == [
@@ -175,3 +173,26 @@ def test_more_jobs_give_the_same_pictures(tmp_path, colorize_fn):
         pictures[jobs] = {p.relative_to(out): np.asarray(Image.open(p)) for p in sorted(out.rglob("*.png"))}
     assert pictures[1].keys() == pictures[3].keys()
     assert all(np.array_equal(pictures[1][k], pictures[3][k]) for k in pictures[1])
+
+
+def test_a_16_bit_tiff_scan_is_written_at_16_bits_with_its_dpi_and_description(tmp_path, colorize_fn):
+    """An archive's scan keeps its depth and what it says about itself; a JPEG of it is 8-bit with its DPI."""
+    import tifffile
+
+    ramp = np.linspace(0, 65535, 40 * 60).reshape(40, 60).astype(np.uint16)
+    scans = tmp_path / "scans"
+    scans.mkdir()
+    tifffile.imwrite(scans / "scan.tif", ramp, compression="zlib", resolution=(1200, 1200), resolutionunit="INCH",
+                     extratags=[(315, "s", 0, "A. Photographer", True)], metadata=None)
+    out = tmp_path / "out"
+    assert len(run(plan([scans], out, "tiff"), colorize_fn, "tiff").done) == 1
+    with tifffile.TiffFile(out / "scan.tiff") as tif:
+        page = tif.pages.first
+        pixels = page.asarray()
+        assert pixels.dtype == np.uint16 and pixels.shape == (40, 60, 3)
+        assert len(np.unique(pixels)) > 1000  # 16-bit levels, not 256
+        assert page.tags.valueof(282) == (1200, 1) and page.tags.valueof(315) == "A. Photographer"
+    assert len(run(plan([scans], tmp_path / "jpg", "jpg"), colorize_fn, "jpg").done) == 1
+    with Image.open(tmp_path / "jpg" / "scan.jpg") as jpeg:
+        assert jpeg.mode == "RGB" and round(jpeg.info["dpi"][0]) == 1200
+        assert jpeg.getexif().get(315) == "A. Photographer"
