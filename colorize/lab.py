@@ -143,12 +143,24 @@ def lab_to_srgb16(lightness: torch.Tensor, a: torch.Tensor, b: torch.Tensor) -> 
     return out
 
 
+_linear16_table: torch.Tensor | None = None
+
+
 def uint16_to_lightness(pixels: torch.Tensor) -> torch.Tensor:
-    """16-bit sRGB (..., 3, H, W) or grey (..., 1, H, W), any integer dtype -> L (..., 1, H, W) float32."""
-    rgb = pixels.float().div_(65535.0).clamp_(0.0, 1.0)
-    if rgb.shape[-3] == 1:
-        return _lightness_from_y(_srgb_to_linear(rgb))
-    return rgb_to_lightness(rgb)
+    """16-bit sRGB (..., 3, H, W) or grey (..., 1, H, W), any integer dtype -> L (..., 1, H, W) float32.
+
+    As uint8_to_lightness, through a 65,536-entry table of the sRGB curve (a grey's L is one look-up): a
+    50 MP scan's lightness costs a few look-ups a pixel, not two powers."""
+    global _linear16_table
+    if _linear16_table is None:
+        _linear16_table = _srgb_to_linear(torch.arange(65536, dtype=torch.float64) / 65535.0).float()
+    idx = pixels.long().clamp_(0, 65535)
+    if pixels.shape[-3] == 1:
+        return _lightness_from_y(_linear16_table[idx])
+    wr, wg, wb = _XYZ_FROM_RGB[1]
+    table = _linear16_table
+    y = wr * table[idx[..., 0:1, :, :]] + wg * table[idx[..., 1:2, :, :]] + wb * table[idx[..., 2:3, :, :]]
+    return _lightness_from_y(y)
 
 
 def normalize_l(lightness: torch.Tensor) -> torch.Tensor:

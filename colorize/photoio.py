@@ -17,11 +17,12 @@ from __future__ import annotations
 import io
 import struct
 import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageCms
+from PIL import Image, ImageCms, TiffImagePlugin
 
 ORIENTATION = 0x0112
 EXIF_IFD = 0x8769
@@ -57,12 +58,21 @@ class PhotoMeta:
     depth: int = 8  # 16 for a 16-bit photo
 
 
-def _bits_per_sample(image: Image.Image) -> tuple[int, ...]:
-    tags = getattr(image, "tag_v2", None)
-    bits = tags.get(258) if tags is not None else None
-    if bits is None:
+def _tag_values(tags, tag: int) -> tuple[int, ...]:
+    value = tags.get(tag) if tags is not None else None
+    if value is None:
         return ()
-    return tuple(bits) if isinstance(bits, (tuple, list)) else (int(bits),)
+    return tuple(value) if isinstance(value, (tuple, list)) else (int(value),)
+
+
+def _bits_per_sample(image: Image.Image) -> tuple[int, ...]:
+    return _tag_values(getattr(image, "tag_v2", None), 258)
+
+
+def _bit_depth_error(depth: str, sample_formats: tuple[int, ...]) -> PhotoError:
+    kind = " floating-point" if 3 in sample_formats else " signed" if 2 in sample_formats else ""
+    return PhotoError(f"{depth}{kind} TIFFs are not supported; save the scan as 8- or 16-bit grey or RGB",
+                      "unsupported_bit_depth")
 
 
 def check_tiff(image: Image.Image) -> int:
@@ -75,19 +85,47 @@ def check_tiff(image: Image.Image) -> int:
     bits = _bits_per_sample(image)
     if image.mode in ("1", "F", "I") or any(b not in (8, 16) for b in bits):
         depth = "1-bit" if image.mode == "1" else f"{'/'.join(map(str, bits)) or image.mode}-bit"
-        kind = " floating-point" if image.mode == "F" else ""
-        raise PhotoError(f"{depth}{kind} TIFFs are not supported; save the scan as 8- or 16-bit grey or RGB",
-                         "unsupported_bit_depth")
+        formats = (3,) if image.mode == "F" else _tag_values(image.tag_v2, 339)
+        raise _bit_depth_error(depth, formats)
+    pages = 1
     try:
-        image.seek(MAX_PAGES)  # walks the page directory no further than the limit
-    except EOFError:
-        pass
-    else:
-        raise PhotoError(f"the TIFF has more than {MAX_PAGES} pages; this service colours single photos "
-                         "(a multi-page file is answered with its first page)", "too_many_pages")
+        # Page by page, no further than the limit: after one seek past the last page Pillow's n_frames is the
+        # page sought + 1 (65 for a 3-page file), not the number of pages.
+        while pages <= MAX_PAGES:
+            try:
+                image.seek(pages)
+            except EOFError:
+                break
+            except Exception:  # noqa: BLE001 - a later page Pillow cannot set up (an odd thumbnail) is still a page
+                pass
+            pages += 1
     finally:
         image.seek(0)
-    return image.n_frames
+    if pages > MAX_PAGES:
+        raise PhotoError(f"the TIFF has more than {MAX_PAGES} pages; this service colours single photos "
+                         "(a multi-page file is answered with its first page)", "too_many_pages")
+    return pages
+
+
+def check_unopened_tiff(data: bytes) -> None:
+    """For a TIFF that Pillow cannot open: raise check_tiff's PhotoError when the first page's compression or
+    samples are ones Pillow does not know at all (JPEG 2000, floating-point or 32-bit colour...), which it
+    reports as an unidentified file; return otherwise (the file is broken). Only that page's tags are read."""
+    try:
+        tags = TiffImagePlugin.ImageFileDirectory_v2(data[:16] if data[2:4] in (b"+\0", b"\0+") else data[:8])
+        fp = io.BytesIO(data)
+        fp.seek(tags.next)
+        tags.load(fp)
+        compression = _tag_values(tags, 259) or (1,)
+        bits, formats = _tag_values(tags, 258), _tag_values(tags, 339)
+    except Exception:  # noqa: BLE001 - no readable first page: the caller's corrupt file
+        return
+    names = [TiffImagePlugin.COMPRESSION_INFO.get(code, f"code {code}") for code in compression]
+    if any(name not in TIFF_COMPRESSIONS for name in names):
+        raise PhotoError(f"TIFF compression {names[0]!r} is not supported; save the scan uncompressed or with "
+                         "LZW, Deflate or JPEG compression", "unsupported_compression")
+    if any(b not in (8, 16) for b in bits) or any(f not in (1, 2) for f in formats):
+        raise _bit_depth_error(f"{'/'.join(map(str, bits))}-bit", formats)
 
 
 def is_sixteen_bit(image: Image.Image) -> bool:
@@ -160,6 +198,8 @@ def full_depth(image: Image.Image, source: bytes | str | Path) -> Image.Image | 
         with tifffile.TiffFile(io.BytesIO(source) if isinstance(source, bytes) else source) as tif:
             page = tif.pages.first
             pixels = page.asarray()
+            if page.planarconfig == 2 and pixels.ndim == 3:  # RRR...GGG...BBB: tifffile keeps the samples first
+                pixels = np.moveaxis(pixels, 0, -1)
             orientation = int(page.tags.valueof(274, 1) or 1)
     except Exception as exc:  # noqa: BLE001 - truncated or broken data surfaces as many types
         raise PhotoError(f"cannot decode the 16-bit TIFF data: {exc}", "corrupt_image") from exc
@@ -223,6 +263,8 @@ def write(result: Image.Image | np.ndarray, target, fmt: str, meta: PhotoMeta | 
     result, icc = _icc_for_answer(meta, result)
     dpi = meta.dpi if meta else None
     exif = meta.exif if meta else None
+    if fmt == "tiff":
+        exif = _ifd0_exif(exif)
     if isinstance(result, np.ndarray):
         if fmt == "png":
             target.write(png16(result, icc, dpi, exif)) if hasattr(target, "write") else \
@@ -245,6 +287,25 @@ def write(result: Image.Image | np.ndarray, target, fmt: str, meta: PhotoMeta | 
         result.save(target, "WEBP", quality=90, **options)
     else:
         result.save(target, "TIFF", compression="raw" if fast else "tiff_adobe_deflate", **options)
+
+
+def _ifd0_exif(exif: bytes | None) -> bytes | None:
+    """EXIF for a TIFF answer: IFD0's descriptive tags and the orientation. A TIFF's EXIF is its IFD0, and
+    libtiff cannot write the pointers to EXIF's own directories (Exif, GPS) there: Pillow raises on them."""
+    if not exif:
+        return None
+    try:
+        parsed = Image.Exif()
+        parsed.load(exif)
+        kept = Image.Exif()
+        for tag in TEXT_TAGS:
+            if isinstance(parsed.get(tag), str):
+                kept[tag] = parsed[tag]
+        if ORIENTATION in parsed:
+            kept[ORIENTATION] = 1
+        return kept.tobytes() if len(kept) else None
+    except Exception:  # noqa: BLE001 - our own bytes, but never fail an answer over a description
+        return None
 
 
 def _text_tags(exif: bytes | None) -> list[tuple]:
@@ -273,6 +334,74 @@ def _tiff16(pixels: np.ndarray, target, icc: bytes | None, dpi, exif: bytes | No
         options["resolution"] = dpi
         options["resolutionunit"] = "INCH"
     tifffile.imwrite(target, pixels, **options)
+
+
+def tiff_stream(pixels: np.ndarray, meta: PhotoMeta | None = None) -> tuple[int, Iterator[bytes]]:
+    """An uncompressed 16-bit RGB(A) TIFF of a uint16 array (H, W, 3|4), as its length and an iterator of its
+    bytes: the header and tags, then the pixels row strip by row strip, so a 50 MP answer (300 MB) is never
+    held twice (tifffile writes an array into memory through a full copy). One strip, little-endian, the
+    same tags as ``write`` gives a 16-bit TIFF (ICC profile, resolution, IFD0's descriptive tags)."""
+    h, w, channels = pixels.shape
+    _, icc = _icc_for_answer(meta, pixels)
+    entries: list[tuple[int, int, int, bytes]] = []  # tag, type, count, value bytes
+
+    def add(tag: int, kind: int, values, fmt: str) -> None:
+        data = values if isinstance(values, bytes) else struct.pack("<" + fmt * len(values), *values)
+        count = len(values) if not isinstance(values, bytes) else len(data) // (8 if kind == 5 else 1)
+        entries.append((tag, kind, count, data))
+
+    short, long_, rational, ascii_, undefined = 3, 4, 5, 2, 7
+    add(256, long_, [w], "I")
+    add(257, long_, [h], "I")
+    add(258, short, [16] * channels, "H")
+    add(259, short, [1], "H")
+    add(262, short, [2], "H")
+    text = {tag: value for tag, _, _, value, _ in _text_tags(meta.exif if meta else None)}
+    for tag in sorted(text):
+        entries.append((tag, ascii_, len(text[tag].encode("utf-8", "replace")) + 1,
+                        text[tag].encode("utf-8", "replace") + b"\0"))
+    add(273, long_, [0], "I")  # the strip's offset, set below
+    add(277, short, [channels], "H")
+    add(278, long_, [h], "I")
+    add(279, long_, [h * w * channels * 2], "I")
+    if meta and meta.dpi:
+        for tag, value in zip((282, 283), meta.dpi, strict=True):
+            add(tag, rational, struct.pack("<II", round(value * 1000), 1000), "")
+    add(284, short, [1], "H")
+    if meta and meta.dpi:
+        add(296, short, [2], "H")  # inches
+    if channels == 4:
+        add(338, short, [2], "H")  # unassociated alpha
+    if icc:
+        entries.append((34675, undefined, len(icc), icc))
+    entries.sort(key=lambda e: e[0])
+    ifd_size = 2 + 12 * len(entries) + 4
+    extra_at = 8 + ifd_size
+    extra = bytearray()
+    for *_, data in entries:
+        if len(data) > 4:
+            extra += data + (b"\0" if len(data) % 2 else b"")
+    data_at = extra_at + len(extra)
+    ifd = bytearray(struct.pack("<H", len(entries)))
+    offset = extra_at
+    for tag, kind, count, data in entries:
+        if tag == 273:
+            data = struct.pack("<I", data_at)
+        if len(data) > 4:
+            ifd += struct.pack("<HHII", tag, kind, count, offset)
+            offset += len(data) + len(data) % 2
+        else:
+            ifd += struct.pack("<HHI", tag, kind, count) + data.ljust(4, b"\0")
+    ifd += struct.pack("<I", 0)
+    head = b"II*\0" + struct.pack("<I", 8) + bytes(ifd) + bytes(extra)
+    rows = max(1, (1 << 23) // (w * channels * 2))  # about 8 MB a chunk
+
+    def chunks() -> Iterator[bytes]:
+        yield head
+        for top in range(0, h, rows):
+            yield pixels[top:top + rows].astype("<u2", copy=False).tobytes()
+
+    return len(head) + h * w * channels * 2, chunks()
 
 
 def _chunk(kind: bytes, body: bytes) -> bytes:

@@ -78,8 +78,12 @@ def lightness_of(image: Image.Image | np.ndarray) -> torch.Tensor:
         grey = np.clip(np.asarray(image, dtype=np.float32), 0.0, 1.0)
         rgb = torch.from_numpy(grey)[None, None].expand(1, 3, h, w)
         return lab.rgb_to_lightness(rgb)
-    if image.mode in _SIXTEEN_BIT:
-        return lightness_of(np.asarray(image))
+    if image.mode in _SIXTEEN_BIT:  # strip by strip: a 50 MP scan is never copied whole
+        out = torch.empty(1, 1, h, w)
+        for top, bottom in _strips(h, w):
+            strip = np.asarray(image.crop((0, top, w, bottom)), dtype=np.int32)
+            out[0, :, top:bottom] = lab.uint16_to_lightness(torch.from_numpy(strip)[None])
+        return out
     if image.mode in ("L", "LA", "1", "I;8"):
         arr = np.array(image.convert("L"))[..., None]
     else:

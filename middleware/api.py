@@ -42,8 +42,10 @@ def colorize() -> Response:
                           "form with the file field 'image', or the image itself as the body (image/*).")
     render_size, output_format = parse_options(options)
     result = current_client().colorize(upload.data, upload.content_type, render_size, output_format,
-                                       parse_model(options))
-    response = Response(result.data, mimetype=result.content_type)
+                                       parse_model(options), stream=True)
+    response = Response(result.chunks, mimetype=result.content_type)
+    if result.length:
+        response.headers["Content-Length"] = result.length
     response.headers["Content-Disposition"] = content_disposition(
         upload.filename, extension_for(result.content_type))
     response.headers["Cache-Control"] = "no-store"

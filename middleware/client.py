@@ -10,6 +10,7 @@ one, else RETRY_AFTER.
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import requests
@@ -68,6 +69,16 @@ class ColorizedImage:
     model_name: str | None = None
     # what the service says about the photo (PASSED_HEADERS), passed on to the client as they are
     details: tuple[tuple[str, str], ...] = ()
+    chunks: Iterator[bytes] | None = None  # stream=True: the answer as it arrives (``data`` is then empty)
+    length: str | None = None  # its Content-Length, when the service sent one
+
+
+def _relay(response: requests.Response) -> Iterator[bytes]:
+    """The answer's body in chunks as it arrives; the connection goes back to the pool when it is done."""
+    try:
+        yield from response.iter_content(chunk_size=1 << 20)
+    finally:
+        response.close()
 
 
 def _is_connect_failure(exc: requests.ConnectionError) -> bool:
@@ -93,17 +104,26 @@ class ModelServiceClient:
         self._models: tuple[float, dict | ModelServiceError] | None = None  # (expiry, answer or failure)
 
     def colorize(self, image: bytes, content_type: str, render_size: int | None = None,
-                 output_format: str | None = None, model: str | None = None) -> ColorizedImage:
+                 output_format: str | None = None, model: str | None = None,
+                 stream: bool = False) -> ColorizedImage:
         """Send one image; return the colorized image (same size) or raise a ModelServiceError.
 
-        ``model``: a name from ``GET /v1/models``; None: the service's default."""
+        ``model``: a name from ``GET /v1/models``; None: the service's default. ``stream``: the answer's bytes
+        are not read here but passed on as they arrive (``chunks``, ``length``): a 50 MP scan's answer is
+        300 MB, which a web worker should not hold."""
         options = (("render_size", render_size), ("format", output_format), ("model", model))
         params = {k: v for k, v in options if v}
         response = self._request("POST", "/v1/colorize", params=params, data=image,
-                                 headers={"Content-Type": content_type})
-        self._raise_for_status(response)
+                                 headers={"Content-Type": content_type}, stream=stream)
+        try:
+            self._raise_for_status(response)
+        except ModelServiceError:
+            response.close()
+            raise
         return ColorizedImage(
-            data=response.content,
+            data=b"" if stream else response.content,
+            chunks=_relay(response) if stream else None,
+            length=response.headers.get("Content-Length") if stream else None,
             content_type=response.headers.get("Content-Type", "application/octet-stream"),
             model_version=response.headers.get("X-Model-Version"),
             inference_ms=response.headers.get("X-Inference-Time-Ms"),

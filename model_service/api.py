@@ -124,9 +124,13 @@ def _output_format() -> str:
     return name
 
 
-def _encode(image: Image.Image | np.ndarray, name: str, meta: photoio.PhotoMeta) -> bytes:
+def _is_large(image: Image.Image | np.ndarray) -> bool:
     height, width = (image.shape[:2] if isinstance(image, np.ndarray) else image.size[::-1])
-    return photoio.encode(image, name, meta, fast=width * height > FAST_TIFF_PIXELS)
+    return width * height > FAST_TIFF_PIXELS
+
+
+def _encode(image: Image.Image | np.ndarray, name: str, meta: photoio.PhotoMeta) -> bytes:
+    return photoio.encode(image, name, meta, fast=_is_large(image))
 
 
 @bp.post("/v1/colorize")
@@ -144,7 +148,7 @@ def colorize_image() -> Response:
         with predictor.slot():
             started = time.perf_counter()
             image, meta = load_photo(probe, data)
-            del data  # the compressed bytes are not needed any more: a large scan's memory counts
+            del data, probe  # the compressed bytes are not needed any more: a large scan's memory counts
             decoded = time.perf_counter()
             result, stages = predictor.colorize(image, render_size, depth=meta.depth)
             del image
@@ -154,12 +158,18 @@ def colorize_image() -> Response:
     inference_ms = sum(stages.values())
     _metrics().inference.observe(inference_ms / 1000.0)
     encode_start = time.perf_counter()
-    body = _encode(result, output_format, meta)
+    length = None
+    if isinstance(result, np.ndarray) and output_format == "tiff" and _is_large(result):
+        length, body = photoio.tiff_stream(result, meta)  # written while it is sent: never held twice
+    else:
+        body = _encode(result, output_format, meta)
     del result
     timings = {"queue": (started - queued) * 1000, "decode": (decoded - started) * 1000,
                **{k.removesuffix("_ms"): v for k, v in stages.items()},
                "encode": (time.perf_counter() - encode_start) * 1000}
     response = Response(body, mimetype=OUTPUT_FORMATS[output_format][1])
+    if length is not None:
+        response.headers["Content-Length"] = str(length)
     response.headers["X-Model-Name"] = predictor.name
     response.headers["X-Model-Version"] = predictor.version
     response.headers["X-Inference-Time-Ms"] = f"{inference_ms:.1f}"

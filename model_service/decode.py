@@ -114,6 +114,11 @@ def open_image(data: bytes, max_pixels: int) -> Image.Image:
     except Image.DecompressionBombError as exc:
         raise TooManyPixels(f"too many pixels ({exc}); this service's limit is {max_pixels} pixels") from exc
     except Exception as exc:  # noqa: BLE001 - Pillow's parsers raise many types on hostile input
+        if fmt == "TIFF":  # one Pillow does not know (JPEG 2000, floating-point colour) is no corrupt file
+            try:
+                photoio.check_unopened_tiff(data)
+            except photoio.PhotoError as refused:
+                raise _decode_error(refused) from exc
         raise CorruptImage(f"cannot read the {fmt} header: {exc}") from exc
     width, height = image.size
     if image.format not in _OPENED_FORMATS:
@@ -194,7 +199,14 @@ def load_photo(image: Image.Image, data: bytes) -> tuple[Image.Image | np.ndarra
         raise _decode_error(exc) from exc
     if isinstance(pixels, np.ndarray):
         return pixels, meta
-    return load_image(image), meta
+    loaded = load_image(image)
+    if image.format == "TIFF":
+        # Pillow keeps a TIFF's source open for its other pages; a copy lets the upload's bytes go
+        frame = loaded.copy()
+        loaded.close()
+        image.close()
+        loaded = frame
+    return loaded, meta
 
 
 def decode_image(data: bytes, max_pixels: int) -> Image.Image:
