@@ -150,7 +150,8 @@ def colorize_image() -> Response:
             image, meta = load_photo(probe, data)
             del data, probe  # the compressed bytes are not needed any more: a large scan's memory counts
             decoded = time.perf_counter()
-            result, stages = predictor.colorize(image, render_size, depth=meta.depth)
+            depth = meta.depth if output_format in photoio.SIXTEEN_BIT_FORMATS else 8  # JPEG, WebP: 8-bit
+            result, stages = predictor.colorize(image, render_size, depth=depth)
             del image
     except Busy as exc:
         _metrics().rejections.labels(exc.reason).inc()
@@ -173,7 +174,6 @@ def colorize_image() -> Response:
     response.headers["X-Model-Name"] = predictor.name
     response.headers["X-Model-Version"] = predictor.version
     response.headers["X-Inference-Time-Ms"] = f"{inference_ms:.1f}"
-    depth = 16 if meta.depth == 16 and output_format in photoio.SIXTEEN_BIT_FORMATS else 8
     response.headers["X-Bit-Depth"] = str(depth)
     if meta.pages > 1:  # a multi-page TIFF: its first page was coloured
         response.headers["X-Source-Pages"] = str(meta.pages)
