@@ -74,12 +74,18 @@ def fake_model_service() -> Flask:
             image.load()
         except Exception:  # noqa: BLE001 - any decode failure is the client's fault here
             return error(400, "corrupt_image", "the image data is corrupt or truncated")
-        auto = {"JPEG": "jpeg", "MPO": "jpeg", "WEBP": "webp"}.get(image.format, "png")  # as the real service
-        fmt = request.values.get("format", auto)
+        auto = {"JPEG": "jpeg", "MPO": "jpeg", "WEBP": "webp", "TIFF": "tiff"}.get(image.format, "png")
+        fmt = request.values.get("format", auto)  # as the real service
+        pages = getattr(image, "n_frames", 1)
         out = io.BytesIO()
         ImageOps.colorize(image.convert("L"), "#301c0a", "#fff0d8").save(out, fmt.upper())
         response = Response(out.getvalue(), mimetype=f"image/{fmt}")
         response.headers.update({"X-Model-Version": "fake-1", "X-Inference-Time-Ms": "1.0"})
+        # what the real service says of the photo (its answer here is always 8-bit: sepia)
+        sixteen = image.mode.startswith("I;16") and fmt in ("png", "tiff")
+        response.headers["X-Bit-Depth"] = "16" if sixteen else "8"
+        if pages > 1:
+            response.headers.update({"X-Source-Pages": str(pages), "X-Page": "1"})
         return response
 
     @app.get("/healthz")

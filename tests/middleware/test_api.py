@@ -10,11 +10,14 @@ import zlib
 import numpy as np
 import pytest
 import requests
+import tifffile
 from PIL import Image
 
 from colorize import __version__ as service_version
 from middleware import __version__ as web_version
-from tests.middleware.conftest import image_bytes
+from tests.colorize.test_photoio import grey16_ramp, pages_tiff, tifffile_tiff
+from tests.middleware.conftest import image_bytes, make_app
+from tests.middleware.fakes import fake_model_service, serve
 
 
 def colorize(client, data: bytes, filename: str = "bw.jpg", **fields):
@@ -130,3 +133,46 @@ def test_photos_of_several_megabytes_are_accepted(client):
     response = colorize(client, buf.getvalue(), "big scan.jpg")
     assert response.status_code == 200, response.get_data(as_text=True)[:300]
     assert Image.open(io.BytesIO(response.data)).size == (1600, 1200)
+
+
+@pytest.fixture(scope="module")
+def fake_service_url():
+    with serve(fake_model_service()) as url:
+        yield url
+
+
+@pytest.fixture
+def fake_client(fake_service_url):
+    """The web app in front of the stand-in model service (tests/middleware/fakes.py)."""
+    return make_app(fake_service_url).test_client()
+
+
+def test_a_tiff_answer_and_what_the_service_says_of_the_photo_are_passed_on(fake_client):
+    scan = pages_tiff([grey16_ramp(12, 16)] * 3)  # 16-bit grey, 3 pages
+    response = colorize(fake_client, scan, "scan.tif", format="tiff")
+    assert response.status_code == 200, response.get_data(as_text=True)[:300]
+    assert response.mimetype == "image/tiff" and Image.open(io.BytesIO(response.data)).format == "TIFF"
+    assert response.headers["Content-Disposition"].startswith('attachment; filename="scan-colorized.tif"')
+    assert response.headers["X-Bit-Depth"] == "16"
+    assert response.headers["X-Source-Pages"] == "3" and response.headers["X-Page"] == "1"
+
+
+@pytest.mark.parametrize("fmt", ["tiff", "tif"])
+def test_format_tiff_is_passed_on(fake_client, fmt):
+    response = colorize(fake_client, image_bytes("PNG"), "bw.png", format=fmt)  # a PNG: auto would be PNG
+    assert response.status_code == 200 and response.mimetype == "image/tiff"
+    assert response.headers["Content-Disposition"].startswith('attachment; filename="bw-colorized.tif"')
+
+
+def test_an_8_bit_photo_of_one_page_says_so(fake_client, jpeg):
+    response = fake_client.post("/api/colorize", data=jpeg, content_type="image/jpeg")
+    assert response.status_code == 200 and response.headers["X-Bit-Depth"] == "8"
+    assert "X-Source-Pages" not in response.headers and "X-Page" not in response.headers
+
+
+def test_a_16_bit_scan_through_both_services(client):
+    response = colorize(client, tifffile_tiff(grey16_ramp(24, 32)), "scan.tif", render_size="64")
+    assert response.status_code == 200, response.get_data(as_text=True)[:300]
+    assert response.mimetype == "image/tiff" and response.headers["X-Bit-Depth"] == "16"
+    answer = tifffile.imread(io.BytesIO(response.data))
+    assert answer.dtype == np.uint16 and answer.shape == (24, 32, 3)

@@ -13,6 +13,7 @@ import pytest
 import requests
 from PIL import Image
 
+from tests.colorize.test_photoio import grey16_ramp, hand_tiff, pages_tiff, pillow_tiff, rgb16, tifffile_tiff
 from tests.model_service.images import animation, bomb_png, encode, lightness, red_blue_swapped_profile
 from tests.reliability.conftest import MODEL_MAX_UPLOAD, TIMEOUT
 from tests.reliability.inputs import (
@@ -101,6 +102,15 @@ def safe_download_name(stem: str) -> Check:
     return check
 
 
+def says(**headers: str) -> Check:
+    """The answer's headers say this of the photo (the web app passes the service's on)."""
+    def check(answer: Answer, _: str) -> None:
+        for name, value in headers.items():
+            assert answer.headers[name.replace("_", "-")] == value
+
+    return check
+
+
 def never_reflected(answer: Answer, _: str) -> None:
     assert b"<script" not in answer.content and b"alert" not in answer.content
 
@@ -123,6 +133,7 @@ BLUE_L = mean_lightness(Image.new("RGB", (1, 1), (0, 0, 255)))  # sRGB of "red" 
 RED_L = mean_lightness(Image.new("RGB", (1, 1), (255, 0, 0)))
 OVERSIZED = grey_jpeg() + bytes(MODEL_MAX_UPLOAD + 100_000)  # over both services' limits
 UNSUPPORTED = ("unsupported_format", "unsupported_media_type")
+CORRUPT_ICC = encode(natural_image(8, 8), "PNG", icc_profile=bytes(range(256)) * 2)
 
 CASES = [
     # Not an image, or a broken one: a clear 4xx.
@@ -136,6 +147,17 @@ CASES = [
     Case("heic-pillow-cannot-read", HEIC, "photo.heic", status=415, code=UNSUPPORTED),
     Case("ppm-not-accepted", encode(natural_image(8, 8), "PPM"), "photo.ppm", status=415, code=UNSUPPORTED),
     Case("decompression-bomb", bomb_png(12000, 12000), "bomb.png", status=422, code="too_many_pixels"),
+    # Hostile and unread TIFFs: refused from the header, with what is wrong.
+    Case("truncated-tiff", truncated(pillow_tiff(natural_image(64, 64), compression="tiff_lzw"), 0.5), "scan.tif",
+         status=400, code="corrupt_image"),
+    Case("tiff-bomb", hand_tiff(100_000, 100_000, strip=bytes(64)), "bomb.tif", status=422, code="too_many_pixels"),
+    Case("float-tiff", tifffile_tiff(np.zeros((8, 8), np.float32)), "hdr.tif", status=415,
+         code="unsupported_bit_depth"),
+    Case("1-bit-tiff", pillow_tiff(Image.new("1", (8, 8))), "fax.tif", status=415, code="unsupported_bit_depth"),
+    Case("jpeg2000-tiff", hand_tiff(8, 8, compression=34712), "scan.tif", status=415, code="unsupported_compression"),
+    Case("1000-page-tiff", pages_tiff([np.zeros((1, 1), np.uint8)] * 1000), "book.tif", status=422,
+         code="too_many_pages"),
+    Case("corrupt-icc-profile", CORRUPT_ICC, "photo.png", status=422, code="corrupt_icc_profile"),
     # Odd but valid images: colorized at their own size.
     Case("1x1", encode(Image.new("L", (1, 1), 128), "PNG"), size=(1, 1)),
     Case("1x10000", encode(Image.new("L", (1, 10000), 100), "PNG"), size=(1, 10000)),
@@ -148,6 +170,12 @@ CASES = [
     Case("animated-gif", animation("GIF", FRAMES), size=(24, 16), check=first_frame(FRAMES)),
     Case("animated-webp", animation("WEBP", FRAMES), size=(24, 16), check=first_frame(FRAMES)),
     Case("tiff", encode(natural_image(20, 30), "TIFF"), size=(30, 20)),
+    Case("16-bit-grey-tiff", tifffile_tiff(grey16_ramp(20, 30)), "scan.tif", size=(30, 20),
+         check=says(X_Bit_Depth="16")),
+    Case("16-bit-rgb-lzw-tiff", tifffile_tiff(rgb16(20, 30), photometric="rgb", compression="lzw", predictor=True),
+         "scan.tif", size=(30, 20), check=says(X_Bit_Depth="16")),
+    Case("3-page-tiff", pages_tiff([np.asarray(natural_image(20, 30).convert("L"))] * 3), "scan.tif",
+         size=(30, 20), check=says(X_Bit_Depth="8", X_Source_Pages="3", X_Page="1")),
     Case("bmp", encode(natural_image(20, 30), "BMP"), size=(30, 20)),
     Case("exif-orientation-3", with_exif_orientation(3), size=(40, 24)),
     Case("exif-orientation-6", with_exif_orientation(6), size=(24, 40)),
