@@ -33,7 +33,19 @@ _TIFFFILE_OWN = {305}  # tifffile writes Software itself
 MAX_PAGES = 64  # a multi-page TIFF (front, back, thumbnail) is answered with its first page; more is refused
 # TIFF compressions read (Pillow's names); others (old-style JPEG, CCITT fax, LogLuv, WebP, ZSTD...) are refused
 TIFF_COMPRESSIONS = {"raw", "tiff_lzw", "tiff_adobe_deflate", "tiff_deflate", "jpeg", "packbits"}
-_SRGB_ICC = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+
+
+def _stable_srgb_profile() -> bytes:
+    """LittleCMS's sRGB profile with its creation date and profile ID zeroed (an ID of zeros means "not
+    computed"): the same bytes in every process, so answers are reproducible."""
+    icc = bytearray(ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes())
+    icc[24:36] = bytes(12)
+    icc[84:100] = bytes(16)
+    return bytes(icc)
+
+
+SRGB_ICC = _stable_srgb_profile()
+_SRGB_ICC = SRGB_ICC
 FORMATS = ("png", "jpeg", "webp", "tiff")
 SIXTEEN_BIT_FORMATS = ("png", "tiff")
 

@@ -12,13 +12,13 @@ import numpy as np
 import pytest
 import tifffile
 import torch
-from PIL import Image, ImageCms, ImageOps
+from PIL import Image, ImageOps
 
 from colorize import lab, photoio
 from colorize.pipeline import colorize_upright
 from tests.conftest import natural_image
 
-SRGB = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+SRGB = photoio.SRGB_ICC  # the same bytes in every process (a fresh LittleCMS profile carries its creation time)
 ORIENTATION, MAKE = 0x0112, 271
 
 
