@@ -8,6 +8,8 @@ dtype of the input are kept.
 
 from __future__ import annotations
 
+import functools
+
 import torch
 
 # Linear sRGB -> XYZ (sRGB primaries, D65 white), the matrix scikit-image uses.
@@ -82,16 +84,32 @@ def _linear_to_srgb(lin: torch.Tensor) -> torch.Tensor:
 
 
 _SRGB8_LEVELS = 1 << 16  # linear values are quantised to 16 bits before the 8-bit sRGB table
-_srgb8_table: torch.Tensor | None = None
+# The sRGB curve's slope is 12.92 at black: 20-bit linear steps stay under one 16-bit level.
+_SRGB16_LEVELS = 1 << 20
 
 
-def _linear_to_srgb8_table() -> torch.Tensor:
-    """uint8 sRGB of linear values i / 65535: 16-bit steps are below 0.03 of an 8-bit level everywhere."""
-    global _srgb8_table
-    if _srgb8_table is None:
-        lin = torch.arange(_SRGB8_LEVELS, dtype=torch.float64) / (_SRGB8_LEVELS - 1)
-        _srgb8_table = (_linear_to_srgb(lin) * 255.0).round().to(torch.uint8)
-    return _srgb8_table
+@functools.cache
+def _linear_to_srgb_table(levels: int, top: int, dtype: torch.dtype) -> torch.Tensor:
+    """sRGB codes 0..``top`` of linear values i / (levels - 1)."""
+    lin = torch.arange(levels, dtype=torch.float64) / (levels - 1)
+    return (_linear_to_srgb(lin) * top).round().to(dtype)
+
+
+def _lab_to_srgb_codes(lightness: torch.Tensor, a: torch.Tensor, b: torch.Tensor, levels: int, top: int,
+                       dtype: torch.dtype) -> torch.Tensor:
+    """L, a, b planes (H, W) -> sRGB codes 0..``top`` (H, W, 3) of ``dtype``, the curve read from a table of
+    ``levels`` linear steps."""
+    fy = (lightness + 16.0) / 116.0
+    planes = (a / 500.0 + fy, fy, (fy - b / 200.0).clamp_min_(0.0))  # as scikit-image: negative z is 0
+    xyz = [_f_inverse(f) * white for f, white in zip(planes, _WHITE_D65, strict=True)]
+    table = _linear_to_srgb_table(levels, top, dtype)
+    out = torch.empty((*lightness.shape, 3), dtype=dtype)
+    for channel, (m0, m1, m2) in enumerate(_RGB_FROM_XYZ):
+        lin = xyz[0] * m0
+        lin.add_(xyz[1], alpha=m1).add_(xyz[2], alpha=m2)
+        index = lin.clamp_(0.0, 1.0).mul_(levels - 1).add_(0.5).to(torch.int32)
+        out[..., channel] = table[index]
+    return out
 
 
 def lab_to_srgb8(lightness: torch.Tensor, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -101,66 +119,13 @@ def lab_to_srgb8(lightness: torch.Tensor, a: torch.Tensor, b: torch.Tensor) -> t
     a 16-bit table instead of computing a power per pixel), at a fraction of its time and memory: the
     serving path converts every pixel of a full-resolution photo with it.
     """
-    fy = (lightness + 16.0) / 116.0
-    planes = (a / 500.0 + fy, fy, (fy - b / 200.0).clamp_min_(0.0))  # as scikit-image: negative z is 0
-    xyz = [_f_inverse(f) * white for f, white in zip(planes, _WHITE_D65, strict=True)]
-    table = _linear_to_srgb8_table()
-    out = torch.empty((*lightness.shape, 3), dtype=torch.uint8)
-    for channel, (m0, m1, m2) in enumerate(_RGB_FROM_XYZ):
-        lin = xyz[0] * m0
-        lin.add_(xyz[1], alpha=m1).add_(xyz[2], alpha=m2)
-        index = lin.clamp_(0.0, 1.0).mul_(_SRGB8_LEVELS - 1).add_(0.5).to(torch.int32)
-        out[..., channel] = table[index]
-    return out
-
-
-_SRGB16_LEVELS = 1 << 20  # the sRGB curve's slope is 12.92 at black: 20-bit linear steps stay under one 16-bit level
-_srgb16_table: torch.Tensor | None = None
-
-
-def _linear_to_srgb16_table() -> torch.Tensor:
-    """16-bit sRGB (as int32, 0..65535) of linear values i / (2**20 - 1)."""
-    global _srgb16_table
-    if _srgb16_table is None:
-        lin = torch.arange(_SRGB16_LEVELS, dtype=torch.float64) / (_SRGB16_LEVELS - 1)
-        _srgb16_table = (_linear_to_srgb(lin) * 65535.0).round().to(torch.int32)
-    return _srgb16_table
+    return _lab_to_srgb_codes(lightness, a, b, _SRGB8_LEVELS, 255, torch.uint8)
 
 
 def lab_to_srgb16(lightness: torch.Tensor, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """``lab_to_srgb8`` at 16 bits: L, a, b planes (H, W) -> 16-bit sRGB (H, W, 3) as int32 (0..65535), for
     photos whose lightness has more than 256 levels (16-bit scans): a grey pixel keeps its 16-bit value."""
-    fy = (lightness + 16.0) / 116.0
-    planes = (a / 500.0 + fy, fy, (fy - b / 200.0).clamp_min_(0.0))
-    xyz = [_f_inverse(f) * white for f, white in zip(planes, _WHITE_D65, strict=True)]
-    table = _linear_to_srgb16_table()
-    out = torch.empty((*lightness.shape, 3), dtype=torch.int32)
-    for channel, (m0, m1, m2) in enumerate(_RGB_FROM_XYZ):
-        lin = xyz[0] * m0
-        lin.add_(xyz[1], alpha=m1).add_(xyz[2], alpha=m2)
-        index = lin.clamp_(0.0, 1.0).mul_(_SRGB16_LEVELS - 1).add_(0.5).to(torch.int32)
-        out[..., channel] = table[index]
-    return out
-
-
-_linear16_table: torch.Tensor | None = None
-
-
-def uint16_to_lightness(pixels: torch.Tensor) -> torch.Tensor:
-    """16-bit sRGB (..., 3, H, W) or grey (..., 1, H, W), any integer dtype -> L (..., 1, H, W) float32.
-
-    As uint8_to_lightness, through a 65,536-entry table of the sRGB curve (a grey's L is one look-up): a
-    50 MP scan's lightness costs a few look-ups a pixel, not two powers."""
-    global _linear16_table
-    if _linear16_table is None:
-        _linear16_table = _srgb_to_linear(torch.arange(65536, dtype=torch.float64) / 65535.0).float()
-    idx = pixels.long().clamp_(0, 65535)
-    if pixels.shape[-3] == 1:
-        return _lightness_from_y(_linear16_table[idx])
-    wr, wg, wb = _XYZ_FROM_RGB[1]
-    table = _linear16_table
-    y = wr * table[idx[..., 0:1, :, :]] + wg * table[idx[..., 1:2, :, :]] + wb * table[idx[..., 2:3, :, :]]
-    return _lightness_from_y(y)
+    return _lab_to_srgb_codes(lightness, a, b, _SRGB16_LEVELS, 65535, torch.int32)
 
 
 def normalize_l(lightness: torch.Tensor) -> torch.Tensor:
@@ -194,16 +159,35 @@ def rgb_to_lightness(rgb: torch.Tensor) -> torch.Tensor:
     return _lightness_from_y(_apply_matrix(y_row, _srgb_to_linear(rgb)))
 
 
+@functools.cache
+def _linear_of_codes(top: int, dtype: torch.dtype) -> torch.Tensor:
+    """Linear light (float32) of the sRGB codes 0..``top``, computed in ``dtype``."""
+    return _srgb_to_linear(torch.arange(top + 1, dtype=dtype) / top).float()
+
+
+def _codes_to_lightness(pixels: torch.Tensor, table: torch.Tensor) -> torch.Tensor:
+    """L (..., 1, H, W) of sRGB codes (..., 3 or 1, H, W) through ``table`` (their linear light): only Y is
+    computed, a few look-ups a pixel."""
+    idx = pixels.long().clamp_(0, len(table) - 1)
+    if pixels.shape[-3] == 1:  # grey: Y of (g, g, g) is linear(g), since the Y row sums to 1: L is a table too
+        return _lightness_from_y(table)[idx]
+    wr, wg, wb = _XYZ_FROM_RGB[1]
+    y = wr * table[idx[..., 0:1, :, :]] + wg * table[idx[..., 1:2, :, :]] + wb * table[idx[..., 2:3, :, :]]
+    return _lightness_from_y(y)
+
+
 def uint8_to_lightness(pixels: torch.Tensor) -> torch.Tensor:
     """8-bit sRGB (..., 3, H, W) or 8-bit grey (..., 1, H, W) -> L (..., 1, H, W) float32.
 
     The same values as rgb_to_lightness(pixels / 255), through a 256-entry table of the sRGB curve,
     so only Y (not X, Y, Z) is computed: a large photo's lightness costs a few table look-ups a pixel.
     """
-    table = _srgb_to_linear(torch.arange(256, dtype=torch.float32) / 255.0)
-    idx = pixels.long()
-    if pixels.shape[-3] == 1:  # grey: Y of (g, g, g) is linear(g), since the Y row sums to 1: L is a table too
-        return _lightness_from_y(table)[idx]
-    wr, wg, wb = _XYZ_FROM_RGB[1]
-    y = wr * table[idx[..., 0:1, :, :]] + wg * table[idx[..., 1:2, :, :]] + wb * table[idx[..., 2:3, :, :]]
-    return _lightness_from_y(y)
+    return _codes_to_lightness(pixels, _linear_of_codes(255, torch.float32))
+
+
+def uint16_to_lightness(pixels: torch.Tensor) -> torch.Tensor:
+    """16-bit sRGB (..., 3, H, W) or grey (..., 1, H, W), any integer dtype -> L (..., 1, H, W) float32.
+
+    As uint8_to_lightness, through a 65,536-entry table: a 50 MP scan's lightness costs a few look-ups a
+    pixel, not two powers."""
+    return _codes_to_lightness(pixels, _linear_of_codes(65535, torch.float64))

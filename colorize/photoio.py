@@ -45,7 +45,6 @@ def _stable_srgb_profile() -> bytes:
 
 
 SRGB_ICC = _stable_srgb_profile()
-_SRGB_ICC = SRGB_ICC
 FORMATS = ("png", "jpeg", "webp", "tiff")
 SIXTEEN_BIT_FORMATS = ("png", "tiff")
 
@@ -237,13 +236,13 @@ def _icc_for_answer(meta: PhotoMeta | None, result: Image.Image | np.ndarray) ->
         try:
             source = ImageCms.ImageCmsProfile(io.BytesIO(meta.icc_profile))
             if not (source.profile.profile_description or "").startswith("sRGB"):
-                srgb = ImageCms.ImageCmsProfile(io.BytesIO(_SRGB_ICC))
+                srgb = ImageCms.ImageCmsProfile(io.BytesIO(SRGB_ICC))
                 mode = result.mode if result.mode in ("RGB", "RGBA") else "RGB"
                 result = ImageCms.profileToProfile(result.convert(mode), srgb, source, outputMode=mode)
             return result, meta.icc_profile
         except (ImageCms.PyCMSError, OSError, ValueError, TypeError):
-            return result, _SRGB_ICC
-    return result, _SRGB_ICC
+            return result, SRGB_ICC
+    return result, SRGB_ICC
 
 
 def to_8bit(result: Image.Image | np.ndarray) -> Image.Image:
@@ -279,8 +278,11 @@ def write(result: Image.Image | np.ndarray, target, fmt: str, meta: PhotoMeta | 
         exif = _ifd0_exif(exif)
     if isinstance(result, np.ndarray):
         if fmt == "png":
-            target.write(png16(result, icc, dpi, exif)) if hasattr(target, "write") else \
-                Path(target).write_bytes(png16(result, icc, dpi, exif))
+            data = png16(result, icc, dpi, exif)
+            if hasattr(target, "write"):
+                target.write(data)
+            else:
+                Path(target).write_bytes(data)
         else:
             _tiff16(result, target, icc, dpi, exif, fast)
         return

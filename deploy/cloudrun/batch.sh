@@ -46,18 +46,8 @@ if [ "$INPUT_PREFIX" = "$OUTPUT_PREFIX" ]; then echo "INPUT_PREFIX and OUTPUT_PR
 MODEL_IMAGE=$REGION-docker.pkg.dev/$PROJECT_ID/$REPOSITORY/colorize-model:$TAG
 BATCH_SERVICE_ACCOUNT=colorize-batch@$PROJECT_ID.iam.gserviceaccount.com
 
-say() { printf '\n== %s\n' "$*" >&2; }
-
-# gcloud, or only its command line when DRY_RUN=1.
-gc() {
-    if [ "$DRY_RUN" = 1 ]; then
-        printf 'gcloud'; printf ' %q' "$@"; printf '\n'
-    else
-        gcloud --project "$PROJECT_ID" --quiet "$@"
-    fi
-}
-
-exists() { [ "$DRY_RUN" != 1 ] && gcloud --project "$PROJECT_ID" "$@" >/dev/null 2>&1; }
+# say, gc (gcloud, or only its command line when DRY_RUN=1) and exists
+. "$(dirname "${BASH_SOURCE[0]}")/gcloud.sh"
 
 say "service account colorize-batch: objects of gs://$BUCKET only"
 exists iam service-accounts describe "$BATCH_SERVICE_ACCOUNT" ||

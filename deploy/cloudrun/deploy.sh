@@ -42,18 +42,8 @@ MODEL_SERVICE_ACCOUNT=colorize-model@$PROJECT_ID.iam.gserviceaccount.com
 WEB_SERVICE_ACCOUNT=colorize-web@$PROJECT_ID.iam.gserviceaccount.com
 SECRET=colorize-secret-key
 
-say() { printf '\n== %s\n' "$*" >&2; }
-
-# gcloud, or only its command line when DRY_RUN=1.
-gc() {
-    if [ "$DRY_RUN" = 1 ]; then
-        printf 'gcloud'; printf ' %q' "$@"; printf '\n'
-    else
-        gcloud --project "$PROJECT_ID" --quiet "$@"
-    fi
-}
-
-exists() { [ "$DRY_RUN" != 1 ] && gcloud --project "$PROJECT_ID" "$@" >/dev/null 2>&1; }
+# say, gc (gcloud, or only its command line when DRY_RUN=1) and exists
+. "$(dirname "${BASH_SOURCE[0]}")/gcloud.sh"
 
 # Fill in the manifest's ${...} placeholders (only these; the names are fixed).
 render() {

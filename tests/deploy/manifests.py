@@ -84,13 +84,18 @@ def knative_service_schema() -> dict:
     return schema
 
 
-def validate_knative_service(doc: dict) -> None:
+def _assert_valid(schema: dict, doc: dict) -> None:
+    """AssertionError listing the first ten places where ``doc`` breaks ``schema`` (JSON Schema 2020-12)."""
     import jsonschema
 
-    validator = jsonschema.Draft202012Validator(knative_service_schema())
+    validator = jsonschema.Draft202012Validator(schema)
     errors = sorted(validator.iter_errors(doc), key=lambda e: list(e.path))
     if errors:
         raise AssertionError("\n".join(f"{'/'.join(map(str, e.path))}: {e.message}" for e in errors[:10]))
+
+
+def validate_knative_service(doc: dict) -> None:
+    _assert_valid(knative_service_schema(), doc)
     assert doc["apiVersion"] == "serving.knative.dev/v1" and doc["kind"] == "Service"
 
 
@@ -128,12 +133,7 @@ def cloudrun_job_schema() -> dict:
 
 
 def validate_cloudrun_job(doc: dict) -> None:
-    import jsonschema
-
-    validator = jsonschema.Draft202012Validator(cloudrun_job_schema())
-    errors = sorted(validator.iter_errors(doc), key=lambda e: list(e.path))
-    if errors:
-        raise AssertionError("\n".join(f"{'/'.join(map(str, e.path))}: {e.message}" for e in errors[:10]))
+    _assert_valid(cloudrun_job_schema(), doc)
     assert doc["apiVersion"] == "run.googleapis.com/v1" and doc["kind"] == "Job"
 
 
