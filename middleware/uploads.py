@@ -65,7 +65,7 @@ def read_upload(file: FileStorage | None) -> Upload:
     content_type = sniff_image_type(data)
     if content_type is None:
         raise UploadError(415, "unsupported_media_type",
-                          "That file is not an image we can read. Please upload a JPEG, PNG or WebP photo.")
+                          "That file is not an image we can read. Please upload a JPEG, PNG, WebP or TIFF photo.")
     return Upload(data=data, content_type=content_type, filename=file.filename or "image")
 
 

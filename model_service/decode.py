@@ -17,7 +17,7 @@ import io
 import logging
 
 import numpy as np
-from PIL import Image, ImageCms, ImageOps
+from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
 
 from colorize import photoio
 
@@ -119,7 +119,9 @@ def open_image(data: bytes, max_pixels: int) -> Image.Image:
                 photoio.check_unopened_tiff(data)
             except photoio.PhotoError as refused:
                 raise _decode_error(refused) from exc
-        raise CorruptImage(f"cannot read the {fmt} header: {exc}") from exc
+        # Pillow's "cannot identify image file" names only its own buffer object: say what it means
+        reason = "truncated or not valid" if isinstance(exc, UnidentifiedImageError) else str(exc)
+        raise CorruptImage(f"cannot read the {fmt} header: {reason}") from exc
     width, height = image.size
     if image.format not in _OPENED_FORMATS:
         raise UnsupportedFormat(f"{image.format} images are not accepted")

@@ -102,7 +102,7 @@
   /** Why a file is refused before it is sent, or "". */
   function localProblem(file) {
     if (file.type && !file.type.startsWith("image/")) {
-      return "That file is not an image. Please choose a JPEG, PNG or WebP photo.";
+      return "That file is not an image. Please choose a JPEG, PNG, WebP or TIFF photo.";
     }
     if (file.size > maxBytes) {
       return `That file is too large (${formatBytes(file.size)}). Photos up to ${formatBytes(maxBytes)} are accepted.`;

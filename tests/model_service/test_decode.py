@@ -248,3 +248,11 @@ def test_fuzz_valid_headers_with_fuzzed_bodies(data):
     width, height = image.size
     assert 1 <= width * height <= 1_000_000  # what decodes keeps to the pixel limit
     _decode_like_the_service(data)
+
+
+def test_an_unreadable_tiff_header_says_so_without_pillow_internals():
+    """Random bytes after a TIFF signature: the message says what is wrong, not the name of a buffer object."""
+    data = b"II*\x00" + random.Random(3).randbytes(300)
+    with pytest.raises(CorruptImage) as refused:
+        open_image(data, LIMIT)
+    assert str(refused.value) == "cannot read the TIFF header: truncated or not valid"
