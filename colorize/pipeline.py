@@ -8,6 +8,7 @@ O(pixels) colour conversion done in row strips (bounded memory).
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from contextlib import contextmanager
 
 import numpy as np
@@ -62,44 +63,86 @@ def _strips(height: int, width: int):
         yield top, min(height, top + rows)
 
 
-def lightness_of(image: Image.Image | np.ndarray) -> torch.Tensor:
-    """Full-resolution L (1, 1, H, W) float32 of any PIL mode (colour is reduced to its luminance), or of a
-    16-bit array (H, W) or (H, W, 3) such as colorize.photoio reads from a 16-bit RGB TIFF."""
+class LightnessRows:
+    """The full-resolution L of an image, made strip by strip on demand: ``rows(top, bottom)`` is L of those
+    rows, (bottom - top, W) float32. ``shape`` is the (1, 1, H, W) of the tensor it stands for.
+
+    The serving path never holds a whole-photo float L (4 bytes a pixel, 200 MB for a 50 MP scan): the
+    network's input is reduced strip by strip and the join recomputes each strip's L from the source codes,
+    a table look-up a pixel."""
+
+    def __init__(self, height: int, width: int, rows: Callable[[int, int], torch.Tensor]):
+        self.shape = (1, 1, height, width)
+        self.rows = rows
+
+    def tensor(self) -> torch.Tensor:
+        h, w = self.shape[-2:]
+        out = torch.empty(1, 1, h, w)
+        for top, bottom in _strips(h, w):
+            out[0, 0, top:bottom] = self.rows(top, bottom)
+        return out
+
+
+def lightness_rows(image: Image.Image | np.ndarray) -> LightnessRows:
+    """L of any PIL mode (colour is reduced to its luminance), or of a 16-bit array (H, W) or (H, W, 3)
+    such as colorize.photoio reads from a 16-bit RGB TIFF, as a LightnessRows over the source's pixels."""
     if isinstance(image, np.ndarray):
         arr = image if image.ndim == 3 else image[..., None]
-        h, w = arr.shape[:2]
-        out = torch.empty(1, 1, h, w)
-        for top, bottom in _strips(h, w):
+
+        def array_rows(top: int, bottom: int) -> torch.Tensor:
             strip = torch.from_numpy(arr[top:bottom, :, :3].astype(np.int32)).permute(2, 0, 1)
-            out[0, :, top:bottom] = lab.uint16_to_lightness(strip)
-        return out
+            return lab.uint16_to_lightness(strip)[0]
+
+        return LightnessRows(arr.shape[0], arr.shape[1], array_rows)
     w, h = image.size
     if image.mode == "F":
-        grey = np.clip(np.asarray(image, dtype=np.float32), 0.0, 1.0)
-        rgb = torch.from_numpy(grey)[None, None].expand(1, 3, h, w)
-        return lab.rgb_to_lightness(rgb)
-    if image.mode in _SIXTEEN_BIT:  # strip by strip: a 50 MP scan is never copied whole
-        out = torch.empty(1, 1, h, w)
-        for top, bottom in _strips(h, w):
-            strip = np.asarray(image.crop((0, top, w, bottom)), dtype=np.int32)
-            out[0, :, top:bottom] = lab.uint16_to_lightness(torch.from_numpy(strip)[None])
-        return out
-    if image.mode in ("L", "LA", "1", "I;8"):
-        arr = np.array(image.convert("L"))[..., None]
+        grey = torch.from_numpy(np.clip(np.asarray(image, dtype=np.float32), 0.0, 1.0))
+        return LightnessRows(h, w, lambda top, bottom: lab.rgb_to_lightness(
+            grey[top:bottom][None].expand(3, -1, -1))[0])
+    if image.mode in _SIXTEEN_BIT:
+        to_l, source = lab.uint16_to_lightness, image
+    elif image.mode in ("L", "RGB"):
+        to_l, source = lab.uint8_to_lightness, image
+    elif image.mode in ("LA", "1", "I;8"):
+        to_l, source = lab.uint8_to_lightness, image.convert("L")
     else:
-        arr = np.array(image.convert("RGB"))
-    out = torch.empty(1, 1, h, w)
-    for top, bottom in _strips(h, w):
-        strip = torch.from_numpy(arr[top:bottom]).permute(2, 0, 1)
-        out[0, :, top:bottom] = lab.uint8_to_lightness(strip)
-    return out
+        to_l, source = lab.uint8_to_lightness, image.convert("RGB")
+
+    def image_rows(top: int, bottom: int) -> torch.Tensor:  # a crop: the source is never copied whole
+        strip = np.asarray(source.crop((0, top, w, bottom)))
+        strip = torch.from_numpy(strip.astype(np.int32 if strip.dtype != np.uint8 else np.uint8))  # writable
+        return to_l(strip[None] if strip.ndim == 2 else strip.permute(2, 0, 1))[0]
+
+    return LightnessRows(h, w, image_rows)
 
 
-def lightness_at_render_size(lightness: torch.Tensor, render_size: int) -> torch.Tensor:
-    """The network's input: full-resolution L (1, 1, H, W) resized (antialiased) to render_shape."""
+def lightness_of(image: Image.Image | np.ndarray) -> torch.Tensor:
+    """Full-resolution L (1, 1, H, W) float32 of what ``lightness_rows`` takes."""
+    return lightness_rows(image).tensor()
+
+
+def lightness_at_render_size(lightness: torch.Tensor | LightnessRows, render_size: int) -> torch.Tensor:
+    """The network's input: full-resolution L (1, 1, H, W) resized (antialiased) to render_shape.
+
+    For a LightnessRows, in two separable passes as F.interpolate makes them: along the rows strip by strip,
+    then down the columns of the narrow result."""
     h, w = lightness.shape[-2:]
     shape = render_shape(h, w, render_size)
+    if isinstance(lightness, LightnessRows):
+        if shape == (h, w):
+            return lightness.tensor()
+        narrow = torch.empty(1, 1, h, shape[1])
+        for top, bottom in _strips(h, w):
+            strip = lightness.rows(top, bottom)[None, None]
+            narrow[0, 0, top:bottom] = _resize(strip, (bottom - top, shape[1]))[0, 0]
+        return _resize(narrow, shape)
     if shape == (h, w):
+        return lightness
+    return _resize(lightness, shape)
+
+
+def _resize(lightness: torch.Tensor, shape: tuple[int, int]) -> torch.Tensor:
+    if tuple(lightness.shape[-2:]) == tuple(shape):
         return lightness
     return F.interpolate(lightness, size=shape, mode="bilinear", align_corners=False, antialias=True)
 
@@ -138,7 +181,7 @@ def colorize_upright(image: Image.Image | np.ndarray, model: torch.nn.Module,
         alpha = None
         if isinstance(image, Image.Image):
             image, alpha = split_alpha(image)
-        lightness = lightness_of(image)
+        lightness = lightness_rows(image)
         small = lightness_at_render_size(lightness, render_size)
     with _timed(timings, "network_ms"):
         ab_small = predict_ab(model, small)
@@ -162,12 +205,13 @@ def _source_index(n_out: int, n_in: int) -> tuple[torch.Tensor, torch.Tensor, to
     return lo, hi, (pos - lo).float()
 
 
-def join_lightness_ab(lightness: torch.Tensor, ab_small: torch.Tensor, depth: int = 8) -> np.ndarray:
+def join_lightness_ab(lightness: torch.Tensor | LightnessRows, ab_small: torch.Tensor, depth: int = 8) -> np.ndarray:
     """Up-sample ab onto the full-resolution L and convert to RGB (H, W, 3): uint8, or uint16 for ``depth`` 16.
 
     Bilinear (as F.interpolate, align_corners=False), in two passes: along the rows on the small ab
     (cheap), then down the columns strip by strip, each output row a blend of two whole source rows,
     so a 50 MP photo never holds a 50 MP ab tensor. LAB -> sRGB goes through ``lab.lab_to_srgb8`` (or 16).
+    ``lightness``: a (1, 1, H, W) tensor, or a LightnessRows whose strips are made here.
     """
     if depth not in (8, 16):
         raise ValueError(f"depth must be 8 or 16, got {depth}")
@@ -179,7 +223,9 @@ def join_lightness_ab(lightness: torch.Tensor, ab_small: torch.Tensor, depth: in
     out = np.empty((h, w, 3), dtype=np.uint8 if depth == 8 else np.uint16)
     for top, bottom in _strips(h, w):
         strip_ab = torch.lerp(ab_wide[:, y0[top:bottom]], ab_wide[:, y1[top:bottom]], wy[top:bottom, None])
-        planes = (lightness[0, 0, top:bottom].float(), strip_ab[0], strip_ab[1])
+        strip_l = lightness.rows(top, bottom) if isinstance(lightness, LightnessRows) \
+            else lightness[0, 0, top:bottom].float()
+        planes = (strip_l, strip_ab[0], strip_ab[1])
         if depth == 8:
             out[top:bottom] = lab.lab_to_srgb8(*planes).numpy()
         else:

@@ -118,6 +118,35 @@ def test_strip_upsampling_equals_one_bilinear_pass(monkeypatch):
     assert np.abs(got.astype(int) - want.astype(int)).max() <= 1
 
 
+@pytest.mark.parametrize("mode", ["L", "RGB", "I;16", "P", "F", "array16"])
+def test_strip_made_lightness_equals_the_whole_photo_path(monkeypatch, mode):
+    """The service never holds a whole-photo float L: the network's input and the join made from strips of
+    the source give what the whole L tensor gives."""
+    from colorize import pipeline
+
+    monkeypatch.setattr(pipeline, "_STRIP_PIXELS", 500)  # many strips of a few rows
+    base = natural_image(150, 110)
+    if mode == "I;16":
+        image = Image.fromarray(np.asarray(base.convert("L"), dtype=np.uint16) * 257)
+    elif mode == "F":
+        image = Image.fromarray(np.asarray(base.convert("L"), dtype=np.float32) / 255)
+    elif mode == "array16":
+        image = np.asarray(base, dtype=np.uint16) * 257 + 7
+    else:
+        image = base.convert(mode)
+    whole = pipeline.lightness_of(image)
+    rows = pipeline.lightness_rows(image)
+    assert rows.shape == whole.shape
+    for render_size in (40, 150):
+        want = pipeline.lightness_at_render_size(whole, render_size)
+        got = pipeline.lightness_at_render_size(rows, render_size)
+        assert got.shape == want.shape and torch.allclose(got, want, atol=1e-3)
+    ab_small = torch.randn(1, 2, 13, 17) * 30
+    for depth in (8, 16):
+        assert np.array_equal(pipeline.join_lightness_ab(rows, ab_small, depth),
+                              pipeline.join_lightness_ab(whole, ab_small, depth))
+
+
 @pytest.mark.parametrize(("metadata", "expected"), [
     ({"render_size": 128}, 128), ({"render_size": "96"}, 96), ({}, 256), (None, 256),
     ({"render_size": "big"}, 256), ({"render_size": None}, 256),
