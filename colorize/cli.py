@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import time
@@ -32,6 +33,12 @@ def get_parser() -> argparse.ArgumentParser:
                    help="network arithmetic (bf16 is faster on AMX CPUs and GPUs)")
     p.add_argument("--runtime", choices=("torch", "openvino"), default="torch",
                    help="run the network with PyTorch or, on the CPU, OpenVINO (faster; pip install openvino)")
+    p.add_argument("--hint", action="append", default=[], metavar="X,Y,#RRGGBB",
+                   help="a colour hint: this pixel of the photo (full resolution, from the top left) is this sRGB "
+                        "colour; repeat for more; for a model that takes hints (the default does)")
+    p.add_argument("--hints", type=Path, metavar="FILE",
+                   help='colour hints from a JSON file: [{"x": 120, "y": 340, "color": "#3355aa"}, ...] '
+                        "(the page's and the API's format); with several photos each gets the same hints")
     p.add_argument("--jobs", type=int, default=1, metavar="N",
                    help="photos coloured at once, on threads sharing the model and the cores (default: 1)")
     p.add_argument("--overwrite", action="store_true",
@@ -89,13 +96,43 @@ def _print_summary(summary: Summary, out: Path) -> None:
         print(f"  failed {item.source}: {reason}", file=sys.stderr)
 
 
+def _read_hints(args: argparse.Namespace) -> list:
+    """--hints' file and every --hint, as colorize.hints.Hint; HintError says which is wrong."""
+    from colorize.hints import HintError, parse_hints
+
+    items = []
+    if args.hints:
+        try:
+            items = json.loads(args.hints.read_text())
+        except (OSError, ValueError) as exc:
+            raise HintError(f"--hints {args.hints}: {exc}") from exc
+        if not isinstance(items, list):
+            raise HintError(f"--hints {args.hints}: must hold a JSON list of {{x, y, color}} objects")
+    for text in args.hint:
+        parts = text.split(",")
+        if len(parts) != 3:
+            raise HintError(f"--hint {text!r}: write X,Y,#RRGGBB, e.g. 120,340,#3355aa")
+        try:
+            x, y = float(parts[0]), float(parts[1])
+        except ValueError:
+            raise HintError(f"--hint {text!r}: X and Y must be numbers (pixels)") from None
+        items.append({"x": x, "y": y, "color": parts[2].strip()})
+    return parse_hints(items)
+
+
 def predict(args: argparse.Namespace) -> int:
     from colorize import SHIPPED_CHECKPOINTS
     from colorize.batch import plan, run, select_shard, shard_from_env
     from colorize.checkpoint import CheckpointError, find_checkpoint
     from colorize.engine import EngineError, load_colorizer
-    from colorize.pipeline import colorize_upright, recommended_render_size
+    from colorize.hints import HintError
+    from colorize.pipeline import colorize_upright, recommended_render_size, takes_hints
 
+    try:
+        hints = _read_hints(args)
+    except HintError as exc:
+        print(f"colorize: {exc}", file=sys.stderr)
+        return 2
     if args.render_size is not None and not 16 <= args.render_size <= 2048:
         print(f"colorize: --render-size must be between 16 and 2048, got {args.render_size}", file=sys.stderr)
         return 2
@@ -124,10 +161,14 @@ def predict(args: argparse.Namespace) -> int:
     except (CheckpointError, EngineError, ValueError) as exc:
         print(f"colorize: {exc}", file=sys.stderr)
         return 2
+    if hints and not takes_hints(model):
+        print(f"colorize: {path} does not take colour hints (its metadata says so); use a model that does, "
+              "e.g. the default checkpoint", file=sys.stderr)
+        return 2
     progress = _Progress(len(mine))
     try:
         def colorize(pixels, depth):
-            return colorize_upright(pixels, model, render_size, depth=depth)
+            return colorize_upright(pixels, model, render_size, depth=depth, hints=hints)
 
         summary = run(mine, colorize, args.format,
                       jobs=args.jobs, overwrite=args.overwrite, on_result=progress)

@@ -32,7 +32,7 @@ from colorize.encoders import (
 )
 
 __all__ = ["PretrainedWeightsUnavailable", "ModelConfig", "UNetColorizer", "create_model", "list_models",
-           "DEFAULT_MODEL"]
+           "DEFAULT_MODEL", "with_hints"]
 
 
 def _conv_bn_relu(cin: int, cout: int) -> nn.Sequential:
@@ -96,10 +96,14 @@ class ModelConfig:
     # A fixed factor on the predicted ab, chosen after training on held-out photos
     # (training.calibrate): regression losses shrink colour towards grey, this restores it.
     chroma_gain: float = 1.0
+    # Takes colour hints (colorize.hints) through a second decoder; without hints the first answers, so a
+    # hint-taking checkpoint's automatic answer is the one of the model it was made from.
+    hints: bool = False
 
     def __post_init__(self):
         object.__setattr__(self, "decoder_channels", tuple(int(c) for c in self.decoder_channels))
         object.__setattr__(self, "chroma_gain", float(self.chroma_gain))
+        object.__setattr__(self, "hints", bool(self.hints))
         if len(self.decoder_channels) != 5:
             raise ValueError("decoder_channels needs 5 entries")
         if self.encoder not in _ENCODERS:
@@ -126,8 +130,37 @@ class ModelConfig:
         return {"name": name, "config": {k: list(v) if isinstance(v, tuple) else v for k, v in fields.items()}}
 
 
+def _decoder(c: tuple[int, ...], d: tuple[int, ...], last_skip: int) -> nn.ModuleList:
+    return nn.ModuleList([
+        DecoderBlock(c[4], c[3], d[0]),
+        DecoderBlock(d[0], c[2], d[1]),
+        DecoderBlock(d[1], c[1], d[2]),
+        DecoderBlock(d[2], c[0], d[3]),
+        DecoderBlock(d[3], last_skip, d[4]),  # full resolution: the L input itself is the last skip
+    ])
+
+
+def _pooled_hints(hints: torch.Tensor, stride: int) -> torch.Tensor:
+    """The hint map at 1/stride: each cell's mean hint ab and whether it holds any hint (N, 3, H/s, W/s)."""
+    if stride == 1:
+        return hints
+    mask = F.avg_pool2d(hints[:, 2:], stride)
+    ab = F.avg_pool2d(hints[:, :2] * hints[:, 2:], stride) / mask.clamp_min(1e-6)
+    present = (mask > 0).to(hints.dtype)
+    return torch.cat((ab * present, present), 1)
+
+
 class UNetColorizer(nn.Module):
-    """L (N,1,H,W) in [0,100] -> ab (N,2,H,W) in LAB units, for any H, W."""
+    """L (N,1,H,W) in [0,100] -> ab (N,2,H,W) in LAB units, for any H, W.
+
+    With ``config.hints`` it also takes colour hints (colorize.hints.hint_map: normalised ab and a mask,
+    (N,3,H,W)), as Zhang et al. 2017 do: a second decoder, made from the first (``init_hint_decoder``),
+    reads the same encoder taps, each with the hints pooled to its resolution added through a 1x1
+    convolution, and the hint map itself beside L at full resolution. Those hint weights start at zero, so
+    the new decoder starts as the automatic one. Without hints (none given, or an empty mask) the automatic
+    decoder answers. Such a model trains only its hint decoder: the encoder and the automatic decoder stay
+    frozen, in eval mode.
+    """
 
     def __init__(self, config: ModelConfig | None = None, pretrained: str | None = None):
         super().__init__()
@@ -135,17 +168,43 @@ class UNetColorizer(nn.Module):
         self.encoder = _ENCODERS[self.config.encoder](self.config.depth, pretrained)
         c = self.encoder.channels
         d = self.config.decoder_channels
-        self.blocks = nn.ModuleList([
-            DecoderBlock(c[4], c[3], d[0]),
-            DecoderBlock(d[0], c[2], d[1]),
-            DecoderBlock(d[1], c[1], d[2]),
-            DecoderBlock(d[2], c[0], d[3]),
-            DecoderBlock(d[3], 1, d[4]),  # full resolution: the L input itself is the last skip
-        ])
+        self.blocks = _decoder(c, d, 1)
         self.head = nn.Conv2d(d[4], 2, 1)
         # Start at the grey baseline (ab = 0) rather than at random colours.
         nn.init.zeros_(self.head.weight)
         nn.init.zeros_(self.head.bias)
+        if self.config.hints:
+            self.hint_blocks = _decoder(c, d, 1 + 3)
+            self.hint_head = nn.Conv2d(d[4], 2, 1)
+            self.hint_inputs = nn.ModuleList(nn.Conv2d(3, ch, 1, bias=False) for ch in c)
+            self.init_hint_decoder()
+            for module in (self.encoder, self.blocks, self.head):
+                module.requires_grad_(False)
+            self.train(self.training)  # the frozen parts in eval mode from the start
+
+    @torch.no_grad()
+    def init_hint_decoder(self) -> None:
+        """Make the hint decoder the automatic one, its hint weights zero: with any hints it then answers as
+        the automatic decoder does (after the automatic weights have been loaded, call it again)."""
+        self.hint_head.load_state_dict(self.head.state_dict())
+        for hint_block, block in zip(self.hint_blocks, self.blocks, strict=True):
+            state = block.state_dict()
+            first = "conv.0.0.weight"
+            wide = hint_block.state_dict()[first]
+            if wide.shape != state[first].shape:  # the last block: three more input channels for the hints
+                padded = torch.zeros_like(wide)
+                padded[:, : state[first].shape[1]] = state[first]
+                state[first] = padded
+            hint_block.load_state_dict(state)
+        for conv in self.hint_inputs:
+            nn.init.zeros_(conv.weight)
+
+    def train(self, mode: bool = True) -> UNetColorizer:
+        super().train(mode)
+        if self.config.hints:
+            for module in (self.encoder, self.blocks, self.head):
+                module.eval()
+        return self
 
     STRIDE = 32  # the encoder halves five times
 
@@ -158,9 +217,16 @@ class UNetColorizer(nn.Module):
     def chroma_gain(self, gain: float) -> None:
         self.config = dataclasses.replace(self.config, chroma_gain=gain)
 
-    def forward(self, lightness: torch.Tensor) -> torch.Tensor:
+    def forward(self, lightness: torch.Tensor, hints: torch.Tensor | None = None) -> torch.Tensor:
+        """``hints``: the hint map (N,3,H,W) for a hint-taking model (ValueError for one that takes none);
+        None or an empty mask gives the automatic answer."""
         h, w = lightness.shape[-2:]
-        return self.forward_padded(pad_to_multiple(lightness, self.STRIDE))[..., :h, :w]
+        if hints is not None and not self.config.hints:
+            raise ValueError(f"model {self.config.name} does not take colour hints")
+        if hints is None or not bool(hints[:, 2].any()):
+            return self.forward_padded(pad_to_multiple(lightness, self.STRIDE))[..., :h, :w]
+        padded = F.pad(hints, (0, (-w) % self.STRIDE, 0, (-h) % self.STRIDE))  # no hints in the padding
+        return self.forward_hints(pad_to_multiple(lightness, self.STRIDE), padded.to(lightness.dtype))[..., :h, :w]
 
     def forward_padded(self, lightness: torch.Tensor) -> torch.Tensor:
         """forward() for H and W that are multiples of STRIDE: no shape-dependent branch, so it can be
@@ -170,7 +236,22 @@ class UNetColorizer(nn.Module):
         y = feats[4]
         for block, skip in zip(self.blocks, [feats[3], feats[2], feats[1], feats[0], x], strict=True):
             y = block(y, skip)
-        ab = lab.denormalize_ab(torch.tanh(self.head(y).float()))
+        return self._ab(self.head(y))
+
+    def forward_hints(self, lightness: torch.Tensor, hints: torch.Tensor) -> torch.Tensor:
+        """forward_padded() through the hint decoder, with the hint map (N,3,H,W) of the same padded size."""
+        x = lab.normalize_l(lightness)
+        feats = self.encoder(lightness)
+        feats = [f + conv(_pooled_hints(hints, 2 ** (i + 1)))
+                 for i, (f, conv) in enumerate(zip(feats, self.hint_inputs, strict=True))]
+        y = feats[4]
+        skips = [feats[3], feats[2], feats[1], feats[0], torch.cat((x, hints), 1)]
+        for block, skip in zip(self.hint_blocks, skips, strict=True):
+            y = block(y, skip)
+        return self._ab(self.hint_head(y))
+
+    def _ab(self, out: torch.Tensor) -> torch.Tensor:
+        ab = lab.denormalize_ab(torch.tanh(out.float()))
         gain = self.config.chroma_gain
         return ab * gain if gain != 1.0 else ab
 
@@ -198,3 +279,16 @@ def list_models() -> list[str]:
 def create_model(name: str = DEFAULT_MODEL, pretrained: str | None = None, **overrides) -> UNetColorizer:
     """Build a registered model (``overrides``: ModelConfig fields); ``model.config`` records how."""
     return UNetColorizer(ModelConfig.named(name, **overrides), pretrained=pretrained)
+
+
+def with_hints(model: UNetColorizer) -> UNetColorizer:
+    """A hint-taking copy of an automatic model: the same encoder and decoder weights, a hint decoder made
+    from its decoder with the hint weights at zero (so any hints give the automatic answer until trained)."""
+    if model.config.hints:
+        return model
+    twin = UNetColorizer(dataclasses.replace(model.config, hints=True))
+    missing, unexpected = twin.load_state_dict(model.state_dict(), strict=False)
+    if unexpected or any(not k.startswith("hint_") for k in missing):
+        raise ValueError(f"cannot add hints to {model.config.name}: {unexpected or missing}")
+    twin.init_hint_decoder()
+    return twin.to(next(model.parameters()).device).train(model.training)

@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from PIL import Image, ImageOps
 
 from colorize import lab
+from colorize.hints import Hint, HintsUnsupported, check_inside, hint_map
 
 DEFAULT_RENDER_SIZE = 256  # for a checkpoint that does not name its own (metadata "render_size")
 MAX_ASPECT_FACTOR = 3  # the long side of the render is at most 3 x render_size
@@ -147,44 +148,62 @@ def _resize(lightness: torch.Tensor, shape: tuple[int, int]) -> torch.Tensor:
     return F.interpolate(lightness, size=shape, mode="bilinear", align_corners=False, antialias=True)
 
 
-def predict_ab(model: torch.nn.Module, lightness: torch.Tensor) -> torch.Tensor:
-    """Run the network on L (N, 1, h, w) and return ab (N, 2, h, w) float32 on the CPU.
+def takes_hints(model: torch.nn.Module) -> bool:
+    """Whether a model (or a colorizer from colorize.engine) takes colour hints (colorize.hints)."""
+    return bool(getattr(getattr(model, "config", None), "hints", False))
+
+
+def predict_ab(model: torch.nn.Module, lightness: torch.Tensor, hints: torch.Tensor | None = None) -> torch.Tensor:
+    """Run the network on L (N, 1, h, w) and return ab (N, 2, h, w) float32 on the CPU; ``hints``: the hint
+    map (colorize.hints.hint_map) for a model that takes hints.
 
     ``model``: a colorizer from colorize.engine (load_colorizer), which runs in its own precision and
     runtime, or a bare model, run as it is (fp32) on its device."""
     first = next(model.parameters(), None)
     device = first.device if first is not None else torch.device("cpu")
+    inputs = [lightness.to(device)] + ([hints.to(device)] if hints is not None else [])
     with torch.inference_mode():
-        return model(lightness.to(device)).float().cpu()
+        return model(*inputs).float().cpu()
 
 
 def colorize(image: Image.Image, model: torch.nn.Module, render_size: int = DEFAULT_RENDER_SIZE,
-             timings: dict | None = None) -> Image.Image:
+             timings: dict | None = None, hints: list[Hint] | None = None) -> Image.Image:
     """Colorize a PIL image of any size and mode, as opened: its EXIF orientation is applied first; returns
     RGB (or RGBA) at the upright input's resolution.
 
     ``model``: as for ``predict_ab``; its precision is its own (colorize.engine)."""
     with _timed(timings, "preprocess_ms"):
         image = ImageOps.exif_transpose(image)
-    return colorize_upright(image, model, render_size, timings)
+    return colorize_upright(image, model, render_size, timings, hints=hints)
 
 
 def colorize_upright(image: Image.Image | np.ndarray, model: torch.nn.Module,
                      render_size: int = DEFAULT_RENDER_SIZE, timings: dict | None = None,
-                     depth: int = 8) -> Image.Image | np.ndarray:
+                     depth: int = 8, hints: list[Hint] | None = None) -> Image.Image | np.ndarray:
     """``colorize`` for an image whose EXIF orientation has been applied already (the model service's
     model_service.decode does it, with its handling of unreadable EXIF): the pixels are taken as they are.
 
     ``image``: a PIL image, or a 16-bit array from colorize.photoio. ``depth`` 16 returns a uint16 array
-    (H, W, 3), or (H, W, 4) with alpha, whose lightness keeps the input's 16-bit levels; 8 a PIL image."""
+    (H, W, 3), or (H, W, 4) with alpha, whose lightness keeps the input's 16-bit levels; 8 a PIL image.
+
+    ``hints``: colour hints in the upright photo's pixels (colorize.hints.parse_hints); HintsUnsupported
+    for a model that takes none, HintError for a point outside the photo."""
+    if hints and not takes_hints(model):
+        name = getattr(getattr(model, "config", None), "name", "this model")
+        raise HintsUnsupported(f"{name} does not take colour hints")
     with _timed(timings, "preprocess_ms"):
         alpha = None
         if isinstance(image, Image.Image):
             image, alpha = split_alpha(image)
         lightness = lightness_rows(image)
         small = lightness_at_render_size(lightness, render_size)
+        hint_input = None
+        if hints:
+            height, width = lightness.shape[-2:]
+            check_inside(hints, width, height)
+            hint_input = hint_map(hints, (width, height), tuple(small.shape[-2:]))
     with _timed(timings, "network_ms"):
-        ab_small = predict_ab(model, small)
+        ab_small = predict_ab(model, small, hint_input)
     with _timed(timings, "postprocess_ms"):
         rgb = join_lightness_ab(lightness, ab_small, depth=depth)
         if depth == 16:

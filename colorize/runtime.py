@@ -55,15 +55,16 @@ class TorchColorizer(nn.Module):
     def config(self):
         return getattr(self.model, "config", None)
 
-    def forward(self, lightness: torch.Tensor) -> torch.Tensor:
+    def forward(self, lightness: torch.Tensor, hints: torch.Tensor | None = None) -> torch.Tensor:
         device = torch.device(self.device)
+        inputs = [lightness.to(device)] + ([hints.to(device)] if hints is not None else [])
         with torch.inference_mode():
             if self.precision == "bf16":
                 with torch.autocast(device_type=device.type, dtype=torch.bfloat16):
-                    ab = self.model(lightness.to(device)).float()
+                    ab = self.model(*inputs).float()
                 if torch.isfinite(ab).all():
                     return ab.cpu()
-            ab = self.model(lightness.to(device)).float()
+            ab = self.model(*inputs).float()
         return ab.cpu()
 
 
@@ -247,12 +248,20 @@ class OpenVinoColorizer(nn.Module):
             return self._reference_ab(x)
         return self._infer(compiled, x)
 
+    def _reference_hints(self, lightness: torch.Tensor, hints: torch.Tensor) -> torch.Tensor:
+        with torch.inference_mode(), torch.autocast("cpu", enabled=False):
+            return self._reference(lightness, hints)
+
     def _reference_ab(self, x: torch.Tensor) -> torch.Tensor:
         """PyTorch in fp32, also when called inside a caller's bf16 autocast."""
         with torch.inference_mode(), torch.autocast("cpu", enabled=False):
             return self._reference(x)
 
-    def forward(self, lightness: torch.Tensor) -> torch.Tensor:
+    def forward(self, lightness: torch.Tensor, hints: torch.Tensor | None = None) -> torch.Tensor:
+        if hints is not None and bool(hints[:, 2].any()):
+            # The hint decoder runs in PyTorch, fp32: a hint request is an interactive second pass on one
+            # photo, and one exported network per decoder would double the compile cache.
+            return self._reference_hints(lightness.float(), hints.float())
         h, w = lightness.shape[-2:]
         x = pad_to_multiple(lightness.float(), self.stride).contiguous()
         ab = self._run(self.precision, x)

@@ -15,6 +15,7 @@ from middleware.uploads import (
     UploadError,
     content_disposition,
     extension_for,
+    parse_hints,
     parse_model,
     parse_options,
     read_upload,
@@ -29,7 +30,8 @@ def colorize() -> Response:
     """Multipart field ``image`` (one file), or the image as the body; answers the colorized image as a download.
 
     ``model`` (form field or query parameter) picks one of the model service's models; an unknown name is the
-    service's 400, passed on with the list of names."""
+    service's 400, passed on with the list of names. ``hints``: a JSON list of {"x", "y", "color": "#rrggbb"}
+    in the photo's own pixels, for a model that takes colour hints."""
     if request.mimetype.startswith(RAW_MEDIA_TYPES):
         upload = _raw_upload()
         options = request.args
@@ -42,7 +44,7 @@ def colorize() -> Response:
                           "form with the file field 'image', or the image itself as the body (image/*).")
     render_size, output_format = parse_options(options)
     result = current_client().colorize(upload.data, upload.content_type, render_size, output_format,
-                                       parse_model(options), stream=True)
+                                       parse_model(options), stream=True, hints=parse_hints(options))
     response = Response(result.chunks, mimetype=result.content_type)
     if result.length:
         response.headers["Content-Length"] = result.length

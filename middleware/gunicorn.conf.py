@@ -16,6 +16,9 @@ threads = int(os.environ.get("GUNICORN_THREADS", "16"))
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "90"))
 graceful_timeout = 30
 keepalive = 5
+# colour hints travel in the query string: 64 of them, URL-encoded, take about 4.5 kB (gunicorn's default
+# request-line limit is 4,094 bytes; 8,190 is its most)
+limit_request_line = 8190
 control_socket_disable = True  # gunicorn >= 27: one shared default path would clash between instances
 accesslog = "-"
 errorlog = "-"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -98,6 +99,27 @@ def parse_model(values: MultiDict) -> str | None:
     """``model``: a name from the model service's list, passed on as it is (the service says which names it
     knows); empty or absent: None, the service's default."""
     return (values.get("model") or "").strip() or None
+
+
+MAX_HINTS_LENGTH = 8_000  # what the model service's request line can carry beside the other options
+
+
+def parse_hints(values: MultiDict) -> str | None:
+    """``hints``: a JSON list of {"x", "y", "color"} in the photo's own pixels, passed on compacted (the model
+    service checks each hint and says which is wrong); empty or absent: None."""
+    raw = (values.get("hints") or "").strip()
+    if not raw or raw == "[]":
+        return None
+    try:
+        hints = json.loads(raw)
+    except ValueError as exc:
+        raise UploadError(400, "invalid_hints", f"hints must be a JSON list of {{\"x\", \"y\", \"color\"}} "
+                                                f"objects: {exc}") from None
+    compact = json.dumps(hints, separators=(",", ":"))
+    if len(compact) > MAX_HINTS_LENGTH:
+        raise UploadError(400, "invalid_hints", f"hints take {len(compact)} characters; at most "
+                                                f"{MAX_HINTS_LENGTH} (about 64 hints)")
+    return compact
 
 
 def extension_for(content_type: str) -> str:

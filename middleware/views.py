@@ -13,7 +13,7 @@ from middleware.client import (
     ModelServiceUnavailable,
     current_client,
 )
-from middleware.model_card import model_cards, model_choices
+from middleware.model_card import model_cards, model_choices, model_entries
 from middleware.uploads import (
     RENDER_SIZES,
     UploadError,
@@ -31,13 +31,15 @@ def _page_context() -> dict:
     """The upload form's settings, and its choice of model: the service's models (none when it cannot say,
     then the form sends none and the service's default applies), the one sent last or else the default."""
     try:
-        models, default_model = model_choices(current_client().models())
+        info = current_client().models()
+        models, default_model = model_choices(info)
+        hint_models = [str(e["name"]) for e in model_entries(info) if e.get("hints") is True and e.get("name")]
     except ModelServiceError:
-        models, default_model = [], None
+        models, default_model, hint_models = [], None, []
     chosen = request.form.get("model")
     return {"render_sizes": RENDER_SIZES, "max_bytes": current_app.config["MAX_CONTENT_LENGTH"],
             "max_files": current_app.config["MAX_FILES_PER_FORM"], "models": models,
-            "default_model": default_model, "chosen_model": chosen if chosen in models else default_model}
+            "hint_models": hint_models, "default_model": default_model, "chosen_model": chosen if chosen in models else default_model}
 
 
 @bp.get("/")

@@ -12,6 +12,7 @@ from PIL import Image
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from colorize import __version__, photoio
+from colorize.hints import Hint, HintsUnsupported, parse_hints
 from model_service import openapi
 from model_service.config import RENDER_SIZE_MAX, RENDER_SIZE_MIN
 from model_service.decode import load_photo, open_image
@@ -115,6 +116,16 @@ def _render_size(predictor: Predictor) -> int:
     return value
 
 
+def _hints(predictor: Predictor) -> list[Hint]:
+    """The ``hints`` field: a JSON list of {"x", "y", "color"} in the photo's own pixels; checked against the
+    photo's size once it is decoded."""
+    hints = parse_hints(_param("hints"))  # HintError: 400 invalid_hints
+    if hints and not predictor.takes_hints:
+        raise HintsUnsupported(f"model {predictor.name!r} does not take colour hints; "
+                               f"models that do: {', '.join(_models().hint_models()) or 'none loaded'}")
+    return hints
+
+
 def _output_format() -> str:
     """png, jpeg, webp, tiff or auto (the default: decided by the upload's format once it is opened)."""
     raw = _param("format") or "auto"
@@ -139,6 +150,7 @@ def colorize_image() -> Response:
     predictor = _predictor()
     render_size = _render_size(predictor)
     output_format = _output_format()
+    hints = _hints(predictor)
     probe = open_image(data, current_app.config["MAX_PIXELS"])  # 400/415/422 before queueing
     if output_format == "auto":
         output_format = AUTO_FORMATS.get(probe.format, "png")
@@ -151,7 +163,7 @@ def colorize_image() -> Response:
             del data, probe  # the compressed bytes are not needed any more: a large scan's memory counts
             decoded = time.perf_counter()
             depth = meta.depth if output_format in photoio.SIXTEEN_BIT_FORMATS else 8  # JPEG, WebP: 8-bit
-            result, stages = predictor.colorize(image, render_size, depth=depth)
+            result, stages = predictor.colorize(image, render_size, depth=depth, hints=hints)
             del image
     except Busy as exc:
         _metrics().rejections.labels(exc.reason).inc()
@@ -175,6 +187,8 @@ def colorize_image() -> Response:
     response.headers["X-Model-Version"] = predictor.version
     response.headers["X-Inference-Time-Ms"] = f"{inference_ms:.1f}"
     response.headers["X-Bit-Depth"] = str(depth)
+    if hints:
+        response.headers["X-Hints"] = str(len(hints))
     if meta.pages > 1:  # a multi-page TIFF: its first page was coloured
         response.headers["X-Source-Pages"] = str(meta.pages)
         response.headers["X-Page"] = "1"

@@ -12,6 +12,7 @@ from typing import Any
 from flask import Flask, Response, current_app, jsonify
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
+from colorize.hints import HintError, HintsUnsupported
 from model_service import decode
 from model_service.gate import Busy
 from model_service.predictor import NotReady
@@ -28,6 +29,8 @@ _STATUS: list[tuple[type[Exception], int, str]] = [
     (decode.UnsupportedBitDepth, 415, "unsupported_bit_depth"),
     (decode.TooManyPages, 422, "too_many_pages"),
     (decode.CorruptProfile, 422, "corrupt_icc_profile"),
+    (HintsUnsupported, 400, "hints_unsupported"),
+    (HintError, 400, "invalid_hints"),
     (Busy, 503, "busy"),
     (NotReady, 503, "not_ready"),
 ]

@@ -42,6 +42,13 @@ def document(config: Mapping[str, Any], model_names: list[str], default_model: s
            "description": "output format: auto (the default) answers a JPEG upload as JPEG, a WebP as WebP, a "
                           "TIFF as TIFF and anything else as PNG; 'jpg' = 'jpeg', 'tif' = 'tiff'; JPEG drops "
                           "an alpha channel. A 16-bit photo is answered in 16 bits in PNG and TIFF"}
+    hints = {"type": "string", "contentMediaType": "application/json",
+             "description": "colour hints, for a model that takes them (GET /v1/models: \"hints\": true): a JSON "
+                            "list of at most 64 {\"x\": ..., \"y\": ..., \"color\": \"#rrggbb\"}, x and y in "
+                            "the photo's own pixels (after EXIF orientation) from its top left, e.g. "
+                            "[{\"x\": 120, \"y\": 340, \"color\": \"#3355aa\"}]. A bad hint is a 400 "
+                            "invalid_hints that says which (from 0) and why; hints for a model that takes "
+                            "none, a 400 hints_unsupported"}
     not_ready = _error("The model is not ready (warming up) or every inference slot is taken and the "
                        "queue is full or the wait timed out.", ["not_ready", "busy"], retry_after=True)
     accepted = ", ".join(ALLOWED_FORMATS)
@@ -61,6 +68,7 @@ def document(config: Mapping[str, Any], model_names: list[str], default_model: s
             {"name": "render_size", "in": "query", "schema": render_size},
             {"name": "format", "in": "query", "schema": fmt},
             {"name": "model", "in": "query", "schema": model},
+            {"name": "hints", "in": "query", "schema": hints},
         ],
         "requestBody": {"required": True, "content": {
             "image/*": {"schema": {"type": "string", "format": "binary"}},
@@ -68,7 +76,8 @@ def document(config: Mapping[str, Any], model_names: list[str], default_model: s
             "multipart/form-data": {"schema": {
                 "type": "object", "required": ["image"],
                 "properties": {"image": {"type": "string", "format": "binary"},
-                               "render_size": render_size, "format": fmt, "model": model},
+                               "render_size": render_size, "format": fmt, "model": model,
+                               "hints": hints},
                 "description": "query parameters take precedence over these form fields"}},
         }},
         "responses": {
@@ -87,6 +96,8 @@ def document(config: Mapping[str, Any], model_names: list[str], default_model: s
                                        "description": "a multi-page TIFF only: its number of pages"},
                     "X-Page": {"schema": {"type": "integer"},
                                "description": "a multi-page TIFF only: the page colorized (1, the first)"},
+                    "X-Hints": {"schema": {"type": "integer"},
+                                "description": "with hints only: how many were used"},
                     "Server-Timing": {"schema": {"type": "string"},
                                       "description": "ms in queue, decode, preprocess, network, "
                                                      "postprocess, encode"},
@@ -97,7 +108,8 @@ def document(config: Mapping[str, Any], model_names: list[str], default_model: s
             "400": _error("No image, more than one, an empty or corrupt image (a known format whose data is "
                           "broken or truncated), or a bad parameter.",
                           ["missing_image", "too_many_images", "empty_image", "corrupt_image",
-                           "invalid_render_size", "invalid_format", "unknown_model"]),
+                           "invalid_render_size", "invalid_format", "unknown_model", "invalid_hints",
+                           "hints_unsupported"]),
             "413": _error(f"The request body is larger than {max_bytes} bytes.", ["payload_too_large"]),
             "415": _error("The Content-Type is not image/*, application/octet-stream or multipart/form-data, "
                           f"or the bytes are not an image in an accepted format ({accepted}), or a TIFF "
@@ -148,6 +160,7 @@ def document(config: Mapping[str, Any], model_names: list[str], default_model: s
                                                      "model's state"}}}}},
         "Model": {"type": "object", "required": ["name", "version", "architecture", "default"], "properties": {
             "name": {"type": "string"}, "version": {"type": "string"}, "default": {"type": "boolean"},
+            "hints": {"type": "boolean", "description": "whether it takes colour hints"},
             "architecture": {"type": "object"},
             "training": {"type": "object"}, "metrics": {"type": "object"}, "metadata": {"type": "object"},
             "serving": {"type": "object"}}},

@@ -18,7 +18,7 @@ from PIL import Image
 
 from colorize.checkpoint import CheckpointError, model_name
 from colorize.engine import CompileFailed, EngineError, load_colorizer
-from colorize.pipeline import colorize_upright, recommended_render_size
+from colorize.pipeline import colorize_upright, recommended_render_size, takes_hints
 from model_service.gate import InferenceGate
 
 log = logging.getLogger(__name__)
@@ -116,12 +116,17 @@ class Predictor:
         with self.gate.slot():
             yield
 
-    def colorize(self, image: Image.Image | np.ndarray, render_size: int,
-                 depth: int = 8) -> tuple[Image.Image | np.ndarray, dict[str, float]]:
+    @property
+    def takes_hints(self) -> bool:
+        return takes_hints(self.model)
+
+    def colorize(self, image: Image.Image | np.ndarray, render_size: int, depth: int = 8,
+                 hints: list | None = None) -> tuple[Image.Image | np.ndarray, dict[str, float]]:
         """Colorize an image from model_service.decode (its EXIF orientation applied there); returns the result
-        (a uint16 array for ``depth`` 16) and its timings in ms (call inside ``slot()``)."""
+        (a uint16 array for ``depth`` 16) and its timings in ms (call inside ``slot()``). ``hints``: colour
+        hints (colorize.hints) in the upright photo's pixels."""
         timings: dict[str, float] = {}
-        result = colorize_upright(image, self.model, render_size, timings=timings, depth=depth)
+        result = colorize_upright(image, self.model, render_size, timings=timings, depth=depth, hints=hints)
         return result, timings
 
     def describe(self) -> dict[str, Any]:
@@ -131,6 +136,7 @@ class Predictor:
             "name": self.name,
             "version": self.version,
             "architecture": meta.get("architecture"),
+            "hints": self.takes_hints,
             "training": meta.get("training", {}),
             "metrics": meta.get("metrics", {}),
             "colorize_version": meta.get("colorize_version"),

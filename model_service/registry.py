@@ -94,6 +94,10 @@ class ModelRegistry:
         except KeyError:
             raise UnknownModel(name, self.names) from None
 
+    def hint_models(self) -> list[str]:
+        """The names of the models that take colour hints."""
+        return [name for name, p in self.predictors.items() if p.takes_hints]
+
     @property
     def ready(self) -> bool:
         return all(p.ready for p in self.predictors.values())

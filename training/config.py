@@ -80,6 +80,10 @@ class TrainConfig:
     # file-name prefix -> sampling weight (others 1): e.g. {intelscene_: 0.35} draws the 21,500 Intel scenes
     # about as often as the 7,400 other photos together
     sample_weights: dict[str, float] | None = None
+    # train the hint decoder of a hint-taking model (colorize.hints, Zhang et al. 2017): hints drawn from the
+    # truth, the encoder and the automatic decoder frozen; init_from may hold an automatic model
+    hints: bool = False
+    val_hints: int = 10  # hints per held-out photo when validating a hint-taking model
     gan: bool = False
     gan_pretrain_steps: int = 0  # generator steps with reconstruction only, before the critic joins
     gan_recon_weight: float = 100.0

@@ -30,7 +30,8 @@ from tqdm import tqdm
 from colorize import lab
 from colorize.checkpoint import CheckpointError, load_model, save_model
 from colorize.engine import resolve_device
-from colorize.models import create_model
+from colorize.hints import hint_counts, sample_hints
+from colorize.models import create_model, with_hints
 from training.config import ConfigError, TrainConfig, build_config, get_args_parser, save_config
 from training.critic import PatchCritic
 from training.data import run_data
@@ -89,11 +90,18 @@ class Trainer:
         if cfg.max_minutes and not cfg.max_steps:
             self.total_steps = UNFITTED  # until TimeBudget.fit has measured the rate (warm-up only until then)
 
-        self.model = create_model(cfg.arch, pretrained=cfg.pretrained)
+        self.model = create_model(cfg.arch, pretrained=cfg.pretrained, hints=cfg.hints)
         if cfg.init_from:
             start, meta = load_model(cfg.init_from)
             if meta["architecture"]["name"] != cfg.arch:
                 raise ConfigError(f"init_from: {cfg.init_from} holds {meta['architecture']['name']}, not {cfg.arch}")
+            if cfg.hints:
+                # an automatic model gains a hint decoder made from its own; the hint decoder trains under
+                # the chroma gain the automatic one answers with
+                start = with_hints(start)
+                self.model.config = start.config
+            elif start.config.hints:
+                raise ConfigError(f"init_from: {cfg.init_from} takes hints; set hints: true")
             self.model.load_state_dict(start.state_dict())  # weights only: optimiser and schedule start afresh
         self.model = self.model.to(self.device)
         if cfg.channels_last:
@@ -112,7 +120,8 @@ class Trainer:
         # the fused AdamW kernel: one pass over each tensor instead of a dozen (measured on the CPU; the GPU
         # path keeps PyTorch's default)
         fused = True if self.device.type == "cpu" else None
-        self.opt = torch.optim.AdamW(self.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay,
+        trainable = [p for p in self.model.parameters() if p.requires_grad]  # a hint model: its hint decoder
+        self.opt = torch.optim.AdamW(trainable, lr=cfg.lr, weight_decay=cfg.weight_decay,
                                      fused=fused)
         self.sched = torch.optim.lr_scheduler.LambdaLR(
             self.opt, lambda s: lr_lambda(s, cfg.warmup_steps, self.total_steps))
@@ -172,8 +181,13 @@ class Trainer:
         lightness, target = labs[:, :1], lab.normalize_ab(labs[:, 1:])
         if cfg.channels_last:
             lightness = lightness.contiguous(memory_format=torch.channels_last)
+        inputs = [lightness]
+        if cfg.hints:
+            inputs.append(sample_hints(target, hint_counts(target.shape[0])))
+        if self.replica:
+            inputs = [self.replica.input(x) for x in inputs]
         with self.autocast():
-            pred = lab.normalize_ab(self.net(self.replica.input(lightness) if self.replica else lightness))
+            pred = lab.normalize_ab(self.net(*inputs))
         recon = reconstruction_loss(pred, target, self.phase(), cfg.ssim_weight)
         row = {"loss": recon.item(), "d_loss": ""}
         loss = recon

@@ -8,6 +8,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from colorize import lab, metrics
+from colorize.hints import sample_hints
 from training.losses import reconstruction_loss
 from training.reporting import sample_grid
 
@@ -15,20 +16,29 @@ from training.reporting import sample_grid
 @torch.no_grad()
 def validate(model: torch.nn.Module, dataset, device: torch.device, cfg, phase: int, autocast,
              grid_path: Path | None = None, grid_images: int = 8) -> dict:
-    """Mean loss, PSNR/SSIM (RGB, 0-255), colourfulness of prediction and truth, grey-baseline PSNR."""
+    """Mean loss, PSNR/SSIM (RGB, 0-255), colourfulness of prediction and truth, grey-baseline PSNR.
+
+    A hint-taking model is measured with ``cfg.val_hints`` hints on each photo, drawn from the truth with a
+    fixed seed (the same hints at every validation)."""
     was_training = model.training
     model.eval()
     sums = dict.fromkeys(("loss", "psnr", "ssim", "colourfulness", "truth_colourfulness", "grey_psnr"), 0.0)
     n = 0
     grid = None
     loader = DataLoader(dataset, batch_size=cfg.batch_size, num_workers=min(cfg.workers, 2))
+    config = getattr(model, "config", None)
+    n_hints = getattr(cfg, "val_hints", 0) if getattr(config, "hints", False) else 0
+    generator = torch.Generator().manual_seed(0)
     for batch in loader:
         rgb = batch.to(device).float() / 255.0
         labs = lab.rgb_to_lab(rgb)
         lightness = labs[:, :1]
-        with autocast():
-            ab = model(lightness).float()
         target = lab.normalize_ab(labs[:, 1:])
+        inputs = [lightness]
+        if n_hints:
+            inputs.append(sample_hints(target, torch.full((len(rgb),), n_hints), generator=generator))
+        with autocast():
+            ab = model(*inputs).float()
         loss = reconstruction_loss(lab.normalize_ab(ab), target, phase, cfg.ssim_weight)
         pred = lab.lab_to_rgb(torch.cat((lightness, ab), 1)) * 255
         grey = lab.lab_to_rgb(torch.cat((lightness, torch.zeros_like(ab)), 1)) * 255

@@ -19,6 +19,8 @@
   // Absent when the model service serves one model (or could not be asked): the service's default applies.
   const modelSelect = form.querySelector('select[name="model"]');
   const apiUrl = form.dataset.api;
+  // The models that take colour hints (their result cards get "Fix colours").
+  const hintModels = (form.dataset.hintModels || "").split(",").filter(Boolean);
   const maxBytes = Number(form.dataset.maxBytes);
   // One limit for the whole page: the cards and the queue share the service's slots.
   const slots = { free: MAX_PARALLEL, waiting: [] };
@@ -86,6 +88,7 @@
       card.compare.style.setProperty("--pos", `${card.range.value}%`);
     });
     card.retry.addEventListener("click", () => enqueue(card));
+    ColorizeHints.attach(card, (hints) => recolour(card, hints));
     return card;
   }
 
@@ -131,10 +134,11 @@
 
   /** One photo to /api/colorize once a slot is free. Resolves {blob, name, model, ms}; rejects with an Error
    *  carrying the server's message, `retryable` when another try may work, `aborted` when `signal` fired. */
-  function send(file, { signal, onStart, onProgress } = {}) {
+  function send(file, { signal, onStart, onProgress, hints, model } = {}) {
     const problem = localProblem(file);
     if (problem) return Promise.reject(failure(problem));
     const options = currentOptions();
+    if (model) options.model = model;
     return inSlot(() => new Promise((resolve, reject) => {
       if (signal && signal.aborted) { reject(failure("Cancelled.", true, true)); return; }
       const body = new FormData();
@@ -142,6 +146,7 @@
       body.append("render_size", options.render_size);
       body.append("format", options.format);
       if (options.model) body.append("model", options.model);
+      if (hints && hints.length) body.append("hints", JSON.stringify(hints));
       const xhr = new XMLHttpRequest();
       const abort = () => xhr.abort();
       if (signal) signal.addEventListener("abort", abort, { once: true });
@@ -165,6 +170,7 @@
           name: filenameFrom(xhr.getResponseHeader("Content-Disposition"), "colorized.png"),
           model: xhr.getResponseHeader("X-Model-Name") || "",
           ms: Number(xhr.getResponseHeader("X-Inference-Time-Ms")),
+          hints: Number(xhr.getResponseHeader("X-Hints")) || 0,
         });
       });
       xhr.addEventListener("abort", () => settle(reject, failure("Cancelled.", true, true)));
@@ -212,8 +218,22 @@
     card.el.dataset.model = result.model;
     card.range.value = 50;
     card.compare.style.setProperty("--pos", "50%");
-    setState(card, "done", `${size} · colorized${result.model ? ` by ${result.model}` : ""}${took}`);
+    const points = result.hints ? ` · ${result.hints} colour point${result.hints > 1 ? "s" : ""}` : "";
+    setState(card, "done", `${size} · colorized${result.model ? ` by ${result.model}` : ""}${took}${points}`);
     card.compare.title = "Drag to compare";
+    card.hints.ready(hintModels.includes(result.model));
+  }
+
+  /** The card's photo sent again with its colour points; the card keeps its old result until the new one comes. */
+  async function recolour(card, hints) {
+    card.hints.busy(true, "Colouring with your points…");
+    try {
+      const result = await send(card.file, { hints, model: card.el.dataset.model });
+      await show(card, result);
+      card.hints.busy(false, `Coloured again with ${hints.length} point${hints.length === 1 ? "" : "s"}.`);
+    } catch (error) {
+      card.hints.busy(false, error.message);
+    }
   }
 
   async function errorMessage(xhr) {

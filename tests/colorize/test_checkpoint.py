@@ -96,7 +96,8 @@ def test_the_model_config_is_stored_and_rebuilt(tmp_path):
     model = create_model("unet_resnet18", decoder_channels=(64, 32, 32, 16, 8), chroma_gain=1.25)
     meta = save_model(model, tmp_path / "m.safetensors")
     assert meta["architecture"] == {"name": "unet_resnet18", "config": {
-        "encoder": "resnet", "depth": 18, "decoder_channels": [64, 32, 32, 16, 8], "chroma_gain": 1.25}}
+        "encoder": "resnet", "depth": 18, "decoder_channels": [64, 32, 32, 16, 8], "chroma_gain": 1.25,
+        "hints": False}}
     loaded, _ = load_model(tmp_path / "m.safetensors")
     assert loaded.config == model.config and loaded.chroma_gain == 1.25
 

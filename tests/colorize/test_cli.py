@@ -207,3 +207,58 @@ def test_model_picks_a_shipped_checkpoint_by_name(tmp_path, monkeypatch, capsys)
     assert cli.main(["predict", str(tmp_path / "x.png"), "--out", str(tmp_path / "o"), "--model", "nope"]) == 2
     err = capsys.readouterr().err
     assert "unknown model 'nope'" in err and "bright, dull" in err
+
+
+@pytest.fixture(scope="module")
+def hint_checkpoint(tmp_path_factory) -> Path:
+    import torch
+
+    from colorize.checkpoint import save_model
+    from colorize.models import with_hints
+    from tests.conftest import random_colour_model
+
+    torch.manual_seed(3)
+    model = with_hints(random_colour_model("unet_resnet18"))
+    with torch.no_grad():
+        model.hint_blocks[-1].conv[0][0].weight[:, -3:].normal_(0, 2.0)  # hints move the answer
+    path = tmp_path_factory.mktemp("ckpt") / "hints.safetensors"
+    save_model(model, path)
+    return path
+
+
+def test_hints_from_flags_and_a_file_change_the_answer(tmp_path, hint_checkpoint):
+    natural_image(60, 90, seed=1).convert("L").save(tmp_path / "a.png")
+    assert predict(tmp_path / "a.png", "--out", tmp_path / "plain", "--checkpoint", hint_checkpoint) == 0
+    (tmp_path / "h.json").write_text('[{"x": 80, "y": 50, "color": "#ff2000"}]')
+    code = predict(tmp_path / "a.png", "--out", tmp_path / "hinted", "--checkpoint", hint_checkpoint,
+                   "--hint", "10,12,#2040ff", "--hints", tmp_path / "h.json")
+    assert code == 0
+    plain = np.asarray(Image.open(tmp_path / "plain" / "a.png"), dtype=np.int16)
+    hinted = np.asarray(Image.open(tmp_path / "hinted" / "a.png"), dtype=np.int16)
+    assert np.abs(hinted - plain).max() > 3
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--hint", "10,12"], "write X,Y,#RRGGBB"),
+    (["--hint", "a,12,#ffffff"], "X and Y must be numbers"),
+    (["--hint", "10,12,blue"], "hint 0: color must be '#rrggbb'"),
+    (["--hints", "missing.json"], "--hints missing.json"),
+])
+def test_bad_hints_stop_before_any_work(tmp_path, hint_checkpoint, capsys, flags, message):
+    natural_image(60, 90).convert("L").save(tmp_path / "a.png")
+    assert predict(tmp_path / "a.png", "--out", tmp_path / "out", "--checkpoint", hint_checkpoint, *flags) == 2
+    assert message in capsys.readouterr().err and not (tmp_path / "out" / "a.png").exists()
+
+
+def test_a_hint_outside_a_photo_fails_that_photo(tmp_path, hint_checkpoint, capsys):
+    natural_image(60, 90).convert("L").save(tmp_path / "a.png")
+    code = predict(tmp_path / "a.png", "--out", tmp_path / "out", "--checkpoint", hint_checkpoint,
+                   "--hint", "500,12,#ffffff")
+    assert code == 1 and "hint 0: x=500 is outside the image (0 <= x < 90)" in capsys.readouterr().err
+
+
+def test_hints_for_a_model_without_them_are_refused(tmp_path, tiny_checkpoint, capsys):
+    natural_image(60, 90).convert("L").save(tmp_path / "a.png")
+    code = predict(tmp_path / "a.png", "--out", tmp_path / "out", "--checkpoint", tiny_checkpoint,
+                   "--hint", "1,1,#ffffff")
+    assert code == 2 and "does not take colour hints" in capsys.readouterr().err

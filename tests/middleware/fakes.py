@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import socket
 import socketserver
 import threading
@@ -55,6 +56,9 @@ def raw_server(behaviour: str, stall_s: float = 10.0) -> Iterator[tuple[str, lis
         server.server_close()
 
 
+RECEIVED_HINTS: list[str] = []  # the hints fields the stand-in was sent, in order
+
+
 def fake_model_service() -> Flask:
     """A stand-in speaking the model service's contract (sepia instead of a network): no torch."""
     app = Flask("fake_model_service")
@@ -86,6 +90,9 @@ def fake_model_service() -> Flask:
         response.headers["X-Bit-Depth"] = "16" if sixteen else "8"
         if pages > 1:
             response.headers.update({"X-Source-Pages": str(pages), "X-Page": "1"})
+        if request.values.get("hints"):  # echoed, so a test sees what arrived
+            response.headers["X-Hints"] = str(len(json.loads(request.values["hints"])))
+            RECEIVED_HINTS.append(request.values["hints"])
         return response
 
     @app.get("/healthz")

@@ -17,7 +17,7 @@ from colorize import __version__ as service_version
 from middleware import __version__ as web_version
 from tests.colorize.test_photoio import grey16_ramp, pages_tiff, tifffile_tiff
 from tests.middleware.conftest import image_bytes, make_app
-from tests.middleware.fakes import fake_model_service, serve
+from tests.middleware.fakes import RECEIVED_HINTS, fake_model_service, serve
 
 
 def colorize(client, data: bytes, filename: str = "bw.jpg", **fields):
@@ -176,3 +176,32 @@ def test_a_16_bit_scan_through_both_services(client):
     assert response.mimetype == "image/tiff" and response.headers["X-Bit-Depth"] == "16"
     answer = tifffile.imread(io.BytesIO(response.data))
     assert answer.dtype == np.uint16 and answer.shape == (24, 32, 3)
+
+
+def test_hints_are_passed_on_compacted_and_counted(fake_client, jpeg):
+    hints = '[ {"x": 12, "y": 30.5, "color": "#3355aa"},\n {"x": 1, "y": 2, "color": "#ffffff"} ]'
+    response = colorize(fake_client, jpeg, "bw.jpg", hints=hints)
+    assert response.status_code == 200 and response.headers["X-Hints"] == "2"
+    assert RECEIVED_HINTS[-1] == (
+        '[{"x":12,"y":30.5,"color":"#3355aa"},{"x":1,"y":2,"color":"#ffffff"}]')
+    raw = fake_client.post("/api/colorize?hints=" + requests.utils.quote('[{"x":1,"y":2,"color":"#000000"}]'),
+                           data=jpeg, content_type="image/jpeg")
+    assert raw.status_code == 200 and raw.headers["X-Hints"] == "1"
+
+
+@pytest.mark.parametrize("hints, code, message", [
+    ("[{", "invalid_hints", "hints must be a JSON list"),
+    ("[" + ",".join(['{"x":1000,"y":1000,"color":"#123456"}'] * 250) + "]", "invalid_hints", "at most 8000"),
+])
+def test_malformed_hints_are_refused_at_the_edge(fake_client, jpeg, hints, code, message):
+    response = colorize(fake_client, jpeg, "bw.jpg", hints=hints)
+    assert response.status_code == 400
+    assert response.get_json()["error"]["code"] == code and message in response.get_json()["error"]["message"]
+
+
+def test_the_services_hint_errors_pass_on(client, jpeg):
+    """The real model service: its models here take no hints, and it says so."""
+    response = colorize(client, jpeg, "bw.jpg", hints='[{"x": 1, "y": 1, "color": "#123456"}]')
+    assert response.status_code == 400
+    error = response.get_json()["error"]
+    assert error["code"] == "hints_unsupported" and "does not take colour hints" in error["message"]

@@ -1,0 +1,188 @@
+"""Colour hints: a user's "this point is this colour", as Zhang et al. 2017 (Real-Time User-Guided Image
+Colorization with Learned Deep Priors) give them to the network.
+
+A hint is a point in the photo's own full-resolution pixel coordinates with an sRGB colour (``#rrggbb``).
+The network of a hint-taking checkpoint (``ModelConfig.hints``) takes, beside L, a map at the render
+size: the hint's ab (the colour's chroma, placed at the photo's own lightness) on a small patch around
+each point, and a mask channel that says where hints are; ``hint_map`` makes it. Training draws hints
+from the truth (``sample_hints``): a random number of points, each a small patch carrying that patch's
+mean colour.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from colorize import lab
+
+MAX_HINTS = 64  # more than anyone places by hand; each is one patch of the map
+PATCH = 3  # a hint's side at the render size, in pixels (training draws 1, 3 and 5)
+TRAIN_PATCHES = (1, 3, 5)
+_COLOR = re.compile(r"#?([0-9a-fA-F]{6})")
+
+
+class HintError(ValueError):
+    """A hint that cannot be used; the message says which and why."""
+
+
+class HintsUnsupported(ValueError):
+    """Hints were sent to a checkpoint that does not take them."""
+
+
+@dataclass(frozen=True)
+class Hint:
+    """A point (x, y) in the photo's full-resolution pixels (0 <= x < width) and its sRGB colour."""
+
+    x: float
+    y: float
+    color: str  # "#rrggbb"
+
+    def rgb(self) -> tuple[int, int, int]:
+        v = int(self.color[1:], 16)
+        return (v >> 16) & 255, (v >> 8) & 255, v & 255
+
+    def to_dict(self) -> dict:
+        return {"x": self.x, "y": self.y, "color": self.color}
+
+
+def _number(value, what: str, index: int) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise HintError(f"hint {index}: {what} must be a number, got {json.dumps(value)[:40]}")
+    if not math.isfinite(value):
+        raise HintError(f"hint {index}: {what} must be a finite number")
+    return float(value)
+
+
+def parse_color(value, index: int = 0) -> str:
+    """'#rrggbb' (or 'rrggbb') -> '#rrggbb' in lower case; HintError otherwise."""
+    if not isinstance(value, str) or not _COLOR.fullmatch(value.strip()):
+        raise HintError(f"hint {index}: color must be '#rrggbb' (six hex digits), got {json.dumps(value)[:40]}")
+    return "#" + _COLOR.fullmatch(value.strip()).group(1).lower()
+
+
+def parse_hints(value, width: int | None = None, height: int | None = None,
+                max_hints: int = MAX_HINTS) -> list[Hint]:
+    """Hints from JSON text or a parsed list of ``{"x": ..., "y": ..., "color": "#rrggbb"}``; with the photo's
+    ``width`` and ``height``, each point must lie inside it. HintError names the first bad hint (from 0)."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return []
+    if isinstance(value, (str, bytes)):
+        try:
+            value = json.loads(value)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise HintError(f"hints must be a JSON list of {{\"x\", \"y\", \"color\"}} objects: {exc}") from exc
+    if not isinstance(value, list):
+        raise HintError("hints must be a JSON list of {\"x\", \"y\", \"color\"} objects")
+    if len(value) > max_hints:
+        raise HintError(f"too many hints: {len(value)}, at most {max_hints}")
+    hints = []
+    for i, item in enumerate(value):
+        if not isinstance(item, dict):
+            raise HintError(f"hint {i}: must be an object with x, y and color")
+        missing = [k for k in ("x", "y", "color") if k not in item]
+        if missing:
+            raise HintError(f"hint {i}: missing {', '.join(missing)}")
+        x, y = _number(item["x"], "x", i), _number(item["y"], "y", i)
+        if width is not None and not 0 <= x < width:
+            raise HintError(f"hint {i}: x={x:g} is outside the image (0 <= x < {width})")
+        if height is not None and not 0 <= y < height:
+            raise HintError(f"hint {i}: y={y:g} is outside the image (0 <= y < {height})")
+        if width is None and (x < 0 or y < 0):
+            raise HintError(f"hint {i}: x and y must not be negative")
+        hints.append(Hint(x, y, parse_color(item["color"], i)))
+    return hints
+
+
+def check_inside(hints: list[Hint], width: int, height: int) -> None:
+    """HintError for the first hint outside a ``width`` x ``height`` photo."""
+    parse_hints([h.to_dict() for h in hints], width, height, max_hints=max(len(hints), 1))
+
+
+def colors_to_ab(colors: list[str]) -> torch.Tensor:
+    """The ab (LAB units, D65) of sRGB colours '#rrggbb': (K, 2)."""
+    if not colors:
+        return torch.zeros(0, 2)
+    rgb = torch.tensor([[(int(c[1:], 16) >> s) & 255 for s in (16, 8, 0)] for c in colors], dtype=torch.float32)
+    return lab.rgb_to_lab((rgb / 255.0).view(-1, 3, 1, 1))[:, 1:, 0, 0]
+
+
+def hint_map(hints: list[Hint], photo_size: tuple[int, int], shape: tuple[int, int],
+             patch: int = PATCH) -> torch.Tensor:
+    """The network's hint input (1, 3, h, w) at the render ``shape`` (h, w) for a photo of ``photo_size``
+    (width, height): normalised ab on a ``patch`` x ``patch`` square around each point, and the mask. Where
+    patches overlap, their colours are averaged."""
+    h, w = shape
+    width, height = photo_size
+    out = torch.zeros(1, 3, h, w)
+    if not hints:
+        return out
+    ab = lab.normalize_ab(colors_to_ab([hint.color for hint in hints]))
+    total = torch.zeros(2, h, w)
+    count = torch.zeros(h, w)
+    r = patch // 2
+    for hint, colour in zip(hints, ab, strict=True):
+        cx = min(int(hint.x * w / width), w - 1)
+        cy = min(int(hint.y * h / height), h - 1)
+        ys, xs = slice(max(cy - r, 0), cy + r + 1), slice(max(cx - r, 0), cx + r + 1)
+        total[:, ys, xs] += colour[:, None, None]
+        count[ys, xs] += 1
+    inside = count > 0
+    out[0, :2] = torch.where(inside, total / count.clamp_min(1), 0.0)
+    out[0, 2] = inside.float()
+    return out
+
+
+def sample_hints(ab_norm: torch.Tensor, counts: torch.Tensor, patches: tuple[int, ...] = TRAIN_PATCHES,
+                 generator: torch.Generator | None = None) -> torch.Tensor:
+    """Hints drawn from the truth, as Zhang et al. 2017 train with them: for image n, ``counts[n]`` points at
+    random, each a square patch (side drawn from ``patches``) carrying the truth's mean ab over that patch.
+    ``ab_norm``: (N, 2, H, W) normalised ab; returns the hint input (N, 3, H, W), all on ab_norm's device."""
+    n, _, h, w = ab_norm.shape
+    device = ab_norm.device
+    ab_norm = ab_norm.float()
+    k = int(counts.max().item()) if counts.numel() else 0
+    out = torch.zeros(n, 3, h, w, device=device)
+    if k == 0:
+        return out
+    rand = torch.rand(4, n, k, generator=generator).to(device)
+    ys = (rand[0] * h).long().clamp_max(h - 1)
+    xs = (rand[1] * w).long().clamp_max(w - 1)
+    size_index = (rand[2] * len(patches)).long().clamp_max(len(patches) - 1)
+    live = torch.arange(k, device=device)[None, :] < counts.to(device)[:, None]
+    flat = (ys * w + xs)
+    total = torch.zeros(n, 2, h, w, device=device)
+    count = torch.zeros(n, 1, h, w, device=device)
+    for i, side in enumerate(patches):
+        chosen = live & (size_index == i)
+        if not chosen.any():
+            continue
+        mean = F.avg_pool2d(ab_norm, side, stride=1, padding=side // 2, count_include_pad=False)
+        colour = mean.flatten(2).gather(2, flat[:, None, :].expand(n, 2, k))  # (N, 2, K)
+        weight = chosen.float()
+        centres = torch.zeros(n, 1, h * w, device=device).scatter_add_(2, flat[:, None, :], weight[:, None, :])
+        colours = torch.zeros(n, 2, h * w, device=device).scatter_add_(
+            2, flat[:, None, :].expand(n, 2, k), colour * weight[:, None, :])
+        # spread each centre over its square: a sum over the side x side window
+        spread = side * side
+        count += F.avg_pool2d(centres.view(n, 1, h, w), side, stride=1, padding=side // 2,
+                              count_include_pad=True) * spread
+        total += F.avg_pool2d(colours.view(n, 2, h, w), side, stride=1, padding=side // 2,
+                              count_include_pad=True) * spread
+    inside = count > 0.5
+    out[:, :2] = torch.where(inside, total / count.clamp_min(1), 0.0)
+    out[:, 2:] = inside.float()
+    return out
+
+
+def hint_counts(n: int, p: float = 1 / 8, most: int = MAX_HINTS, generator: torch.Generator | None = None
+                ) -> torch.Tensor:
+    """How many hints each of ``n`` training images gets: 1 + a geometric number (success ``p``), at most
+    ``most``; a hint-taking network sees no hints only through its automatic path (models.UNetColorizer)."""
+    u = torch.rand(n, generator=generator).clamp_min(1e-12)
+    return (1 + torch.floor(torch.log(u) / math.log(1 - p))).clamp_max(most).long()
