@@ -174,8 +174,8 @@
       toggle.textContent = open ? "Done with colours" : "Fix colours";
       tools.hidden = !open;
       if (open) {
-        card.range.value = 100;  // the colorized photo whole, where the points go
-        card.compare.style.setProperty("--pos", "100%");
+        card.range.value = 0;  // the colorized photo whole (the original is drawn over it up to --pos)
+        card.compare.style.setProperty("--pos", "0%");
         refresh();
       }
     }
