@@ -54,9 +54,13 @@ class Hint:
 def _number(value, what: str, index: int) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise HintError(f"hint {index}: {what} must be a number, got {json.dumps(value)[:40]}")
-    if not math.isfinite(value):
+    try:
+        number = float(value)  # a JSON integer of hundreds of digits overflows here
+    except OverflowError:
+        number = math.inf
+    if not math.isfinite(number):
         raise HintError(f"hint {index}: {what} must be a finite number")
-    return float(value)
+    return number
 
 
 def parse_color(value, index: int = 0) -> str:
@@ -75,7 +79,7 @@ def parse_hints(value, width: int | None = None, height: int | None = None,
     if isinstance(value, (str, bytes)):
         try:
             value = json.loads(value)
-        except (ValueError, UnicodeDecodeError) as exc:
+        except (ValueError, UnicodeDecodeError, RecursionError) as exc:  # RecursionError: "[[[[..." nested deep
             raise HintError(f"hints must be a JSON list of {{\"x\", \"y\", \"color\"}} objects: {exc}") from exc
     if not isinstance(value, list):
         raise HintError("hints must be a JSON list of {\"x\", \"y\", \"color\"} objects")

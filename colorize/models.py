@@ -223,8 +223,13 @@ class UNetColorizer(nn.Module):
         h, w = lightness.shape[-2:]
         if hints is not None and not self.config.hints:
             raise ValueError(f"model {self.config.name} does not take colour hints")
-        if hints is None or not bool(hints[:, 2].any()):
+        given = hints[:, 2].flatten(1).any(1) if hints is not None else None
+        if given is None or not bool(given.any()):
             return self.forward_padded(pad_to_multiple(lightness, self.STRIDE))[..., :h, :w]
+        if not bool(given.all()):  # a batch that mixes both: each image through its own decoder
+            out = self.forward(lightness)
+            out[given] = self.forward(lightness[given], hints[given]).to(out.dtype)
+            return out
         padded = F.pad(hints, (0, (-w) % self.STRIDE, 0, (-h) % self.STRIDE))  # no hints in the padding
         return self.forward_hints(pad_to_multiple(lightness, self.STRIDE), padded.to(lightness.dtype))[..., :h, :w]
 

@@ -101,7 +101,9 @@ def parse_model(values: MultiDict) -> str | None:
     return (values.get("model") or "").strip() or None
 
 
-MAX_HINTS_LENGTH = 8_000  # what the model service's request line can carry beside the other options
+MAX_HINTS = 64  # the model service's limit
+# the hints travel to the model service in its query string, whose request line gunicorn caps at 8,190 bytes
+MAX_HINTS_QUERY_BYTES = 7_000
 
 
 def parse_hints(values: MultiDict) -> str | None:
@@ -112,13 +114,18 @@ def parse_hints(values: MultiDict) -> str | None:
         return None
     try:
         hints = json.loads(raw)
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:  # RecursionError: "[[[[..." nested deep
         raise UploadError(400, "invalid_hints", f"hints must be a JSON list of {{\"x\", \"y\", \"color\"}} "
                                                 f"objects: {exc}") from None
+    if not isinstance(hints, list):
+        raise UploadError(400, "invalid_hints", "hints must be a JSON list of {\"x\", \"y\", \"color\"} objects")
+    if len(hints) > MAX_HINTS:
+        raise UploadError(400, "invalid_hints", f"too many hints: {len(hints)}, at most {MAX_HINTS}")
     compact = json.dumps(hints, separators=(",", ":"))
-    if len(compact) > MAX_HINTS_LENGTH:
-        raise UploadError(400, "invalid_hints", f"hints take {len(compact)} characters; at most "
-                                                f"{MAX_HINTS_LENGTH} (about 64 hints)")
+    encoded = len(quote(compact, safe=""))
+    if encoded > MAX_HINTS_QUERY_BYTES:
+        raise UploadError(400, "invalid_hints", f"hints take {encoded} bytes URL-encoded; at most "
+                                                f"{MAX_HINTS_QUERY_BYTES}: shorten the numbers")
     return compact
 
 

@@ -90,6 +90,8 @@ class Trainer:
         if cfg.max_minutes and not cfg.max_steps:
             self.total_steps = UNFITTED  # until TimeBudget.fit has measured the rate (warm-up only until then)
 
+        if cfg.hints and not cfg.init_from:
+            raise ConfigError("hints: true trains only the hint decoder: init_from must name a trained model")
         self.model = create_model(cfg.arch, pretrained=cfg.pretrained, hints=cfg.hints)
         if cfg.init_from:
             start, meta = load_model(cfg.init_from)

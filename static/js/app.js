@@ -134,11 +134,10 @@
 
   /** One photo to /api/colorize once a slot is free. Resolves {blob, name, model, ms}; rejects with an Error
    *  carrying the server's message, `retryable` when another try may work, `aborted` when `signal` fired. */
-  function send(file, { signal, onStart, onProgress, hints, model } = {}) {
+  function send(file, { signal, onStart, onProgress, hints, options: given } = {}) {
     const problem = localProblem(file);
     if (problem) return Promise.reject(failure(problem));
-    const options = currentOptions();
-    if (model) options.model = model;
+    const options = given || currentOptions();
     return inSlot(() => new Promise((resolve, reject) => {
       if (signal && signal.aborted) { reject(failure("Cancelled.", true, true)); return; }
       const body = new FormData();
@@ -184,8 +183,10 @@
   async function enqueue(card) {
     card.retry.hidden = true;
     setState(card, "queued", "Waiting…");
+    card.options = currentOptions();  // "Colour again" keeps them, whatever the form says by then
     try {
       const result = await send(card.file, {
+        options: card.options,
         onStart: (xhr) => {
           setState(card, "uploading", "Uploading…");
           xhr.upload.addEventListener("load", () => setState(card, "working", "Colorizing…"));
@@ -228,7 +229,7 @@
   async function recolour(card, hints) {
     card.hints.busy(true, "Colouring with your points…");
     try {
-      const result = await send(card.file, { hints, model: card.el.dataset.model });
+      const result = await send(card.file, { hints, options: { ...card.options, model: card.el.dataset.model } });
       await show(card, result);
       card.hints.busy(false, `Coloured again with ${hints.length} point${hints.length === 1 ? "" : "s"}.`);
     } catch (error) {

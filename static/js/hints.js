@@ -68,6 +68,7 @@
       points.forEach((point, i) => {
         place(point);
         point.name.textContent = `Point ${i + 1}`;
+        point.del.setAttribute("aria-label", `Remove point ${i + 1}`);
         point.where.textContent = `${point.x}, ${point.y}`;
       });
       add.disabled = working || points.length >= MAX_POINTS;
@@ -75,9 +76,10 @@
       apply.disabled = working || !points.length;
     }
 
+    // Pixel i covers [i, i + 1): a position on the photo is the pixel it falls in.
     function clamp(point) {
-      point.x = Math.max(0, Math.min(img.naturalWidth - 1, Math.round(point.x)));
-      point.y = Math.max(0, Math.min(img.naturalHeight - 1, Math.round(point.y)));
+      point.x = Math.max(0, Math.min(img.naturalWidth - 1, Math.floor(point.x)));
+      point.y = Math.max(0, Math.min(img.naturalHeight - 1, Math.floor(point.y)));
     }
 
     function remove(point, focusNext = true) {
@@ -117,13 +119,12 @@
       del.className = "button ghost hint-remove";
       del.textContent = "Remove";
       row.append(name, picker, where, del);
-      Object.assign(point, { dot, row, picker, name, where });
-      del.setAttribute("aria-label", "Remove this point");
+      Object.assign(point, { dot, row, picker, name, where, del });
 
       picker.addEventListener("input", () => { point.color = picker.value; place(point); });
       del.addEventListener("click", () => remove(point));
       dot.addEventListener("keydown", (event) => {
-        const step = (event.shiftKey ? 0.05 : 0.01) * Math.max(img.naturalWidth, img.naturalHeight);
+        const step = Math.max(1, Math.round((event.shiftKey ? 0.05 : 0.01) * Math.max(img.naturalWidth, img.naturalHeight)));
         const moves = { ArrowLeft: [-step, 0], ArrowRight: [step, 0], ArrowUp: [0, -step], ArrowDown: [0, step] };
         if (moves[event.key]) {
           event.preventDefault();
@@ -201,11 +202,13 @@
     apply.addEventListener("click", () => {
       if (points.length) recolour(points.map(({ x, y, color }) => ({ x, y, color })));
     });
-    window.addEventListener("resize", () => points.forEach(place));
+    // The frame changes with the window and with the gallery's layout (a second card makes this one 4:3).
+    new ResizeObserver(() => points.forEach(place)).observe(card.compare);
 
     card.hints = {
       /** A result is shown: offer the points when its model takes them. */
       ready(takesHints) {
+        takesHints = takesHints && img.naturalWidth > 0;  // a result the browser cannot draw (TIFF) takes no points
         toggle.hidden = !takesHints;
         if (!takesHints) setOpen(false);
         else if (el.dataset.hinting === "on") setOpen(true);
@@ -216,6 +219,8 @@
         status.textContent = message || "";
         el.dataset.hintBusy = on ? "on" : "";
         refresh();
+        // "Colour again" was disabled while busy, which drops the keyboard focus to the page: give it back
+        if (!on && document.activeElement === document.body) apply.focus();
       },
       points: () => points.map(({ x, y, color }) => ({ x, y, color })),
     };

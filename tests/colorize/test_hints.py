@@ -33,6 +33,8 @@ def test_parse_hints_accepts_json_text_and_lists():
     ('[{"x": 1, "y": 2, "color": "#123456"}, {"x": "1", "y": 2, "color": "#123456"}]', "hint 1: x must be a number"),
     ('[{"x": 1, "y": true, "color": "#123456"}]', "hint 0: y must be a number"),
     ('[{"x": 1, "y": NaN, "color": "#123456"}]', "finite"),
+    ('[{"x": 1' + "0" * 400 + ', "y": 1, "color": "#123456"}]', "hint 0: x must be a finite number"),
+    ("[" * 5000, "hints must be a JSON list"),
     ('[{"x": 10, "y": 2, "color": "#123456"}]', "hint 0: x=10 is outside the image (0 <= x < 10)"),
     ('[{"x": 1, "y": -1, "color": "#123456"}]', "hint 0: y=-1 is outside the image"),
 ])
@@ -99,6 +101,7 @@ def test_training_a_hint_model_moves_only_its_hint_decoder():
     model = with_hints(random_colour_model("unet_resnet18")).train()
     assert not model.encoder.training and not model.blocks.training and model.hint_blocks.training
     frozen = {k: v.clone() for k, v in model.state_dict().items() if not k.startswith("hint_")}
+    trained = {k: v.clone() for k, v in model.named_parameters() if k.startswith("hint_")}
     opt = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=0.1)
     lightness = torch.rand(2, 1, 64, 64) * 100
     target = torch.rand(2, 2, 64, 64) - 0.5
@@ -107,8 +110,7 @@ def test_training_a_hint_model_moves_only_its_hint_decoder():
     opt.step()
     after = model.state_dict()
     assert all(torch.equal(after[k], v) for k, v in frozen.items())  # BN statistics included
-    assert any(not torch.equal(after[k], v) for k, v in with_hints(random_colour_model("unet_resnet18"))
-               .state_dict().items() if k.startswith("hint_"))
+    assert any(not torch.equal(v, trained[k]) for k, v in model.named_parameters() if k in trained)
 
 
 def test_a_hint_checkpoint_round_trips(tmp_path):
@@ -127,3 +129,29 @@ def test_the_pipeline_refuses_hints_for_a_model_without_them_and_points_outside(
     with pytest.raises(H.HintError, match="hint 0: x=64 is outside"):
         colorize_upright(photo, model, 64, hints=[H.Hint(64, 1, "#ff0000")])
     assert colorize_upright(photo, model, 64, hints=[H.Hint(63, 47, "#ff0000")]).size == (64, 48)
+
+
+def test_the_shipped_checkpoint_answers_as_its_automatic_model_without_hints():
+    from colorize import DEFAULT_CHECKPOINT
+
+    model, _ = load_model(DEFAULT_CHECKPOINT)
+    assert model.config.hints
+    auto = create_model(model.config.name, chroma_gain=model.config.chroma_gain).eval()
+    auto.load_state_dict({k: v for k, v in model.state_dict().items() if not k.startswith("hint_")})
+    lightness = torch.rand(1, 1, 96, 128) * 100
+    with torch.no_grad():
+        assert torch.equal(model(lightness), auto(lightness))
+
+
+def test_a_batch_with_and_without_hints_gives_each_image_its_own_decoder():
+    model = with_hints(random_colour_model("unet_resnet18")).eval()
+    with torch.no_grad():
+        for conv in model.hint_inputs:
+            conv.weight.normal_(0, 0.5)
+    lightness = torch.rand(2, 1, 64, 64) * 100
+    hints = torch.zeros(2, 3, 64, 64)
+    hints[1] = H.hint_map([H.Hint(5, 5, "#ff0000")], (64, 64), (64, 64))[0]
+    with torch.no_grad():
+        both = model(lightness, hints)
+        assert torch.allclose(both[0], model(lightness[:1])[0], atol=1e-5)  # the automatic decoder's answer
+        assert torch.allclose(both[1], model(lightness[1:], hints[1:])[0], atol=1e-5)

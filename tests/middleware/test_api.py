@@ -191,12 +191,24 @@ def test_hints_are_passed_on_compacted_and_counted(fake_client, jpeg):
 
 @pytest.mark.parametrize("hints, code, message", [
     ("[{", "invalid_hints", "hints must be a JSON list"),
-    ("[" + ",".join(['{"x":1000,"y":1000,"color":"#123456"}'] * 250) + "]", "invalid_hints", "at most 8000"),
+    ("[" * 3000, "invalid_hints", "hints must be a JSON list"),
+    ('{"x": 1}', "invalid_hints", "hints must be a JSON list"),
+    ("[" + ",".join(['{"x":1000,"y":1000,"color":"#123456"}'] * 65) + "]", "invalid_hints",
+     "too many hints: 65, at most 64"),
+    ('[{"x":1,"y":1,"color":"#' + "a" * 7000 + '"}]', "invalid_hints", "URL-encoded; at most 7000"),
 ])
 def test_malformed_hints_are_refused_at_the_edge(fake_client, jpeg, hints, code, message):
     response = colorize(fake_client, jpeg, "bw.jpg", hints=hints)
     assert response.status_code == 400
     assert response.get_json()["error"]["code"] == code and message in response.get_json()["error"]["message"]
+
+
+def test_64_long_hints_fit_the_services_request_line(client, jpeg):
+    """64 hints with long numbers reach the real model service (its request line is capped by gunicorn in
+    production; here its answer must be the service's own refusal, not a refused request line)."""
+    hints = "[" + ",".join(['{"x":1000.25,"y":1000.25,"color":"#123456"}'] * 64) + "]"
+    response = colorize(client, jpeg, "bw.jpg", hints=hints)
+    assert response.status_code == 400 and response.get_json()["error"]["code"] == "hints_unsupported"
 
 
 def test_the_services_hint_errors_pass_on(client, jpeg):
