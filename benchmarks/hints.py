@@ -44,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     hints = [Hint(float(rng.integers(width)), float(rng.integers(height)), "#3355aa") for _ in range(10)]
     cases = {"no hints": None, "1 hint": hints[:1], "10 hints": hints}
     times = {name: {"total": [], "network": []} for name in cases}
-    for name, given in cases.items():  # warm-up: compiles, caches
+    for given in cases.values():  # warm-up: compiles, caches
         colorize_upright(photo, model, render, hints=given)
     for _ in range(args.repeats):
         for name, given in cases.items():

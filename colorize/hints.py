@@ -47,9 +47,6 @@ class Hint:
         v = int(self.color[1:], 16)
         return (v >> 16) & 255, (v >> 8) & 255, v & 255
 
-    def to_dict(self) -> dict:
-        return {"x": self.x, "y": self.y, "color": self.color}
-
 
 def _number(value, what: str, index: int) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
@@ -93,26 +90,31 @@ def parse_hints(value, width: int | None = None, height: int | None = None,
         if missing:
             raise HintError(f"hint {i}: missing {', '.join(missing)}")
         x, y = _number(item["x"], "x", i), _number(item["y"], "y", i)
-        if width is not None and not 0 <= x < width:
-            raise HintError(f"hint {i}: x={x:g} is outside the image (0 <= x < {width})")
-        if height is not None and not 0 <= y < height:
-            raise HintError(f"hint {i}: y={y:g} is outside the image (0 <= y < {height})")
-        if width is None and (x < 0 or y < 0):
-            raise HintError(f"hint {i}: x and y must not be negative")
+        _check_point(i, x, y, width, height)
         hints.append(Hint(x, y, parse_color(item["color"], i)))
     return hints
 
 
+def _check_point(index: int, x: float, y: float, width: int | None, height: int | None) -> None:
+    if width is not None and not 0 <= x < width:
+        raise HintError(f"hint {index}: x={x:g} is outside the image (0 <= x < {width})")
+    if height is not None and not 0 <= y < height:
+        raise HintError(f"hint {index}: y={y:g} is outside the image (0 <= y < {height})")
+    if width is None and (x < 0 or y < 0):
+        raise HintError(f"hint {index}: x and y must not be negative")
+
+
 def check_inside(hints: list[Hint], width: int, height: int) -> None:
     """HintError for the first hint outside a ``width`` x ``height`` photo."""
-    parse_hints([h.to_dict() for h in hints], width, height, max_hints=max(len(hints), 1))
+    for i, hint in enumerate(hints):
+        _check_point(i, hint.x, hint.y, width, height)
 
 
-def colors_to_ab(colors: list[str]) -> torch.Tensor:
-    """The ab (LAB units, D65) of sRGB colours '#rrggbb': (K, 2)."""
-    if not colors:
+def colors_to_ab(hints: list[Hint]) -> torch.Tensor:
+    """The ab (LAB units, D65) of the hints' sRGB colours: (K, 2)."""
+    if not hints:
         return torch.zeros(0, 2)
-    rgb = torch.tensor([[(int(c[1:], 16) >> s) & 255 for s in (16, 8, 0)] for c in colors], dtype=torch.float32)
+    rgb = torch.tensor([hint.rgb() for hint in hints], dtype=torch.float32)
     return lab.rgb_to_lab((rgb / 255.0).view(-1, 3, 1, 1))[:, 1:, 0, 0]
 
 
@@ -126,7 +128,7 @@ def hint_map(hints: list[Hint], photo_size: tuple[int, int], shape: tuple[int, i
     out = torch.zeros(1, 3, h, w)
     if not hints:
         return out
-    ab = lab.normalize_ab(colors_to_ab([hint.color for hint in hints]))
+    ab = lab.normalize_ab(colors_to_ab(hints))
     total = torch.zeros(2, h, w)
     count = torch.zeros(h, w)
     r = patch // 2

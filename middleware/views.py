@@ -39,7 +39,8 @@ def _page_context() -> dict:
     chosen = request.form.get("model")
     return {"render_sizes": RENDER_SIZES, "max_bytes": current_app.config["MAX_CONTENT_LENGTH"],
             "max_files": current_app.config["MAX_FILES_PER_FORM"], "models": models,
-            "hint_models": hint_models, "default_model": default_model, "chosen_model": chosen if chosen in models else default_model}
+            "hint_models": hint_models, "default_model": default_model,
+            "chosen_model": chosen if chosen in models else default_model}
 
 
 @bp.get("/")

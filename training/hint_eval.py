@@ -61,7 +61,8 @@ def evaluate_folder(folder: Path, model, render_size: int, counts: tuple[int, ..
         for k in keys:
             sums["grey"][k] += grey[k]
         sums["truth"]["colourfulness"] += metrics.colourfulness(truth).item()
-        pool = truth_hints(np.asarray(truth_img.convert("RGB")), render_size, max(counts), _seed(folder.name, path.name))
+        pool = truth_hints(np.asarray(truth_img.convert("RGB")), render_size, max(counts),
+                           _seed(folder.name, path.name))
         for count in counts:
             pred = np.asarray(colorize(truth_img, model, render_size=render_size, hints=pool[:count] or None))
             got = image_metrics(pred, truth)

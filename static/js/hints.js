@@ -222,9 +222,8 @@
         // "Colour again" was disabled while busy, which drops the keyboard focus to the page: give it back
         if (!on && document.activeElement === document.body) apply.focus();
       },
-      points: () => points.map(({ x, y, color }) => ({ x, y, color })),
     };
   }
 
-  window.ColorizeHints = { attach, colourAt };
+  window.ColorizeHints = { attach };
 })();

@@ -8,6 +8,8 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -38,26 +40,36 @@ def wait_ready(url: str, proc: subprocess.Popen | None = None, timeout: float = 
     raise RuntimeError(f"{url} was not ready after {timeout:.0f} s")
 
 
-@pytest.fixture(scope="session")
-def model_service_url(tiny_checkpoint, second_checkpoint, tmp_path_factory):
-    """The real model service (``python -m model_service``) on a free port, serving two tiny models as the
-    product does: unet_resnet18 and tiny-b, the default (the second, so a page cannot pass by taking the first)."""
+@contextmanager
+def running_model_service(tmp_path_factory, **env: str) -> Iterator[str]:
+    """The real model service (``python -m model_service``, one worker) on a free port with ``env`` added to
+    the environment; its URL. A service that never gets ready fails the test with the end of its log."""
     port = free_port()
     log_path = tmp_path_factory.mktemp("model_service") / "model_service.log"
-    env = {**os.environ, "MODEL_CHECKPOINTS": f"{tiny_checkpoint},{second_checkpoint}",
-           "MODEL_DEFAULT": SECOND_MODEL, "WEB_CONCURRENCY": "1"}
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(
             [sys.executable, "-m", "model_service", "--host", "127.0.0.1", "--port", str(port)],
-            cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+            cwd=REPO, env={**os.environ, "WEB_CONCURRENCY": "1", **env}, stdout=log, stderr=subprocess.STDOUT,
+            start_new_session=True)
     url = f"http://127.0.0.1:{port}"
     try:
         wait_ready(url, proc)
     except RuntimeError as exc:
         stop_process_group(proc, signal.SIGKILL)
         pytest.fail(f"{exc}\n--- model service log ---\n{log_path.read_text(errors='replace')[-3000:]}")
-    yield url
-    stop_process_group(proc)
+    try:
+        yield url
+    finally:
+        stop_process_group(proc)
+
+
+@pytest.fixture(scope="session")
+def model_service_url(tiny_checkpoint, second_checkpoint, tmp_path_factory):
+    """The real model service serving two tiny models as the product does: unet_resnet18 and tiny-b, the
+    default (the second, so a page cannot pass by taking the first)."""
+    with running_model_service(tmp_path_factory, MODEL_CHECKPOINTS=f"{tiny_checkpoint},{second_checkpoint}",
+                               MODEL_DEFAULT=SECOND_MODEL) as url:
+        yield url
 
 
 def make_app(url: str, **config):

@@ -5,9 +5,6 @@ Keyboard: move a point with the arrows, remove it with Delete."""
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -15,9 +12,9 @@ import pytest
 import torch
 
 from colorize import DEFAULT_CHECKPOINT, lab
-from tests.conftest import natural_image, stop_process_group
-from tests.middleware.conftest import CHROMIUM, REPO, make_app, wait_ready
-from tests.middleware.fakes import free_port, serve
+from tests.conftest import natural_image
+from tests.middleware.conftest import CHROMIUM, make_app, running_model_service
+from tests.middleware.fakes import serve
 
 pytestmark = [
     pytest.mark.browser,
@@ -34,22 +31,9 @@ PHOTO = os.environ.get("HINTS_PHOTO")
 
 @pytest.fixture(scope="module")
 def live_url(tmp_path_factory):
-    port = free_port()
-    log_path = tmp_path_factory.mktemp("model_service") / "model_service.log"
-    env = {**os.environ, "MODEL_CHECKPOINTS": str(DEFAULT_CHECKPOINT), "WEB_CONCURRENCY": "1"}
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "model_service", "--host", "127.0.0.1", "--port", str(port)],
-            cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    service = f"http://127.0.0.1:{port}"
-    try:
-        wait_ready(service, proc)
-    except RuntimeError as exc:
-        stop_process_group(proc, signal.SIGKILL)
-        pytest.fail(f"{exc}\n--- model service log ---\n{log_path.read_text(errors='replace')[-3000:]}")
-    with serve(make_app(service)) as url:
+    with running_model_service(tmp_path_factory, MODEL_CHECKPOINTS=str(DEFAULT_CHECKPOINT)) as service, \
+            serve(make_app(service)) as url:
         yield url
-    stop_process_group(proc)
 
 
 @pytest.fixture
