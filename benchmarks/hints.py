@@ -5,8 +5,9 @@ model's render size), without hints and with 1 and 10, on the runtime the servic
 
 Without hints the automatic decoder runs (OpenVINO bf16 where available); with hints the hint decoder runs in
 PyTorch fp32 (colorize.runtime.OpenVinoColorizer). Prints the median and p90 of each, in ms, for the whole
-pipeline and for the network alone (the pipeline's own network_ms), interleaved A B C A B C ... so a drift of
-this VM's speed falls on all three. Writes benchmarks/out/hints.{md,json}. Nothing is asserted.
+pipeline, the network alone and the hints' spreading (the pipeline's own network_ms and spread_ms),
+interleaved A B C A B C ... so a drift of this VM's speed falls on all three. Writes
+benchmarks/out/hints.{md,json}. Nothing is asserted.
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     rng = np.random.default_rng(0)
     hints = [Hint(float(rng.integers(width)), float(rng.integers(height)), "#3355aa") for _ in range(10)]
     cases = {"no hints": None, "1 hint": hints[:1], "10 hints": hints}
-    times = {name: {"total": [], "network": []} for name in cases}
+    times = {name: {"total": [], "network": [], "spread": []} for name in cases}
     for given in cases.values():  # warm-up: compiles, caches
         colorize_upright(photo, model, render, hints=given)
     for _ in range(args.repeats):
@@ -53,6 +54,7 @@ def main(argv: list[str] | None = None) -> int:
             colorize_upright(photo, model, render, timings=stages, hints=given)
             times[name]["total"].append((time.perf_counter() - start) * 1000)
             times[name]["network"].append(stages["network_ms"])
+            times[name]["spread"].append(stages.get("spread_ms", 0.0))
 
     def stat(values: list[float]) -> dict:
         return {"p50": statistics.median(values), "p90": float(np.percentile(values, 90))}
@@ -62,10 +64,11 @@ def main(argv: list[str] | None = None) -> int:
               "cases": {name: {k: stat(v) for k, v in t.items()} for name, t in times.items()}}
     lines = [f"{width} x {height} photo, render size {render}, automatic decoder on {runtime}, hint decoder on "
              f"PyTorch fp32; {args.repeats} runs each, interleaved.", "",
-             "| | pipeline p50 (p90), ms | network p50 (p90), ms |", "|---|---:|---:|"]
+             "| | pipeline p50 (p90), ms | network p50 (p90), ms | spreading p50 (p90), ms |", "|---|---:|---:|---:|"]
     for name, r in result["cases"].items():
         lines.append(f"| {name} | {r['total']['p50']:.1f} ({r['total']['p90']:.1f}) | "
-                     f"{r['network']['p50']:.1f} ({r['network']['p90']:.1f}) |")
+                     f"{r['network']['p50']:.1f} ({r['network']['p90']:.1f}) | "
+                     f"{r['spread']['p50']:.1f} ({r['spread']['p90']:.1f}) |")
     table = "\n".join(lines) + "\n"
     OUT.mkdir(exist_ok=True)
     (OUT / "hints.json").write_text(json.dumps(result, indent=2) + "\n")

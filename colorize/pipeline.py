@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from PIL import Image, ImageOps
 
 from colorize import lab
-from colorize.hints import Hint, HintsUnsupported, check_inside, hint_map
+from colorize.hints import Hint, HintsUnsupported, check_inside, hint_map, spread_hints
 
 DEFAULT_RENDER_SIZE = 256  # for a checkpoint that does not name its own (metadata "render_size")
 MAX_ASPECT_FACTOR = 3  # the long side of the render is at most 3 x render_size
@@ -167,19 +167,20 @@ def predict_ab(model: torch.nn.Module, lightness: torch.Tensor, hints: torch.Ten
 
 
 def colorize(image: Image.Image, model: torch.nn.Module, render_size: int = DEFAULT_RENDER_SIZE,
-             timings: dict | None = None, hints: list[Hint] | None = None) -> Image.Image:
+             timings: dict | None = None, hints: list[Hint] | None = None, spread: bool = True) -> Image.Image:
     """Colorize a PIL image of any size and mode, as opened: its EXIF orientation is applied first; returns
     RGB (or RGBA) at the upright input's resolution.
 
     ``model``: as for ``predict_ab``; its precision is its own (colorize.engine)."""
     with _timed(timings, "preprocess_ms"):
         image = ImageOps.exif_transpose(image)
-    return colorize_upright(image, model, render_size, timings, hints=hints)
+    return colorize_upright(image, model, render_size, timings, hints=hints, spread=spread)
 
 
 def colorize_upright(image: Image.Image | np.ndarray, model: torch.nn.Module,
                      render_size: int = DEFAULT_RENDER_SIZE, timings: dict | None = None,
-                     depth: int = 8, hints: list[Hint] | None = None) -> Image.Image | np.ndarray:
+                     depth: int = 8, hints: list[Hint] | None = None,
+                     spread: bool = True) -> Image.Image | np.ndarray:
     """``colorize`` for an image whose EXIF orientation has been applied already (the model service's
     model_service.decode does it, with its handling of unreadable EXIF): the pixels are taken as they are.
 
@@ -187,7 +188,9 @@ def colorize_upright(image: Image.Image | np.ndarray, model: torch.nn.Module,
     (H, W, 3), or (H, W, 4) with alpha, whose lightness keeps the input's 16-bit levels; 8 a PIL image.
 
     ``hints``: colour hints in the upright photo's pixels (colorize.hints.parse_hints); HintsUnsupported
-    for a model that takes none, HintError for a point outside the photo."""
+    for a model that takes none, HintError for a point outside the photo. ``spread`` carries each hint's
+    colour past where the network took it (colorize.hints.spread_hints); False gives the network's answer
+    alone."""
     if hints and not takes_hints(model):
         name = getattr(getattr(model, "config", None), "name", "this model")
         raise HintsUnsupported(f"{name} does not take colour hints")
@@ -204,6 +207,9 @@ def colorize_upright(image: Image.Image | np.ndarray, model: torch.nn.Module,
             hint_input = hint_map(hints, (width, height), tuple(small.shape[-2:]))
     with _timed(timings, "network_ms"):
         ab_small = predict_ab(model, small, hint_input)
+    if hints and spread:
+        with _timed(timings, "spread_ms"):
+            ab_small = spread_hints(ab_small, small, hints, (width, height))
     with _timed(timings, "postprocess_ms"):
         rgb = join_lightness_ab(lightness, ab_small, depth=depth)
         if depth == 16:

@@ -100,7 +100,7 @@ def document(config: Mapping[str, Any], model_names: list[str], default_model: s
                                 "description": "with hints only: how many were used"},
                     "Server-Timing": {"schema": {"type": "string"},
                                       "description": "ms in queue, decode, preprocess, network, "
-                                                     "postprocess, encode"},
+                                                     "spread (with hints), postprocess, encode"},
                 },
                 "content": {t: {"schema": {"type": "string", "format": "binary"}}
                             for t in ("image/png", "image/jpeg", "image/webp", "image/tiff")},

@@ -49,7 +49,8 @@ def _seed(folder: str, name: str) -> int:
     return int(hashlib.sha256(f"{folder}/{name}".encode()).hexdigest()[:8], 16)
 
 
-def evaluate_folder(folder: Path, model, render_size: int, counts: tuple[int, ...], limit: int | None) -> dict:
+def evaluate_folder(folder: Path, model, render_size: int, counts: tuple[int, ...], limit: int | None,
+                    spread: bool = True) -> dict:
     files = list_images([folder])[:limit]
     keys = ("psnr", "ssim", "colourfulness")
     sums = {"grey": dict.fromkeys(keys, 0.0), "truth": {"colourfulness": 0.0},
@@ -64,7 +65,8 @@ def evaluate_folder(folder: Path, model, render_size: int, counts: tuple[int, ..
         pool = truth_hints(np.asarray(truth_img.convert("RGB")), render_size, max(counts),
                            _seed(folder.name, path.name))
         for count in counts:
-            pred = np.asarray(colorize(truth_img, model, render_size=render_size, hints=pool[:count] or None))
+            pred = np.asarray(colorize(truth_img, model, render_size=render_size, hints=pool[:count] or None,
+                                       spread=spread))
             got = image_metrics(pred, truth)
             for k in keys:
                 sums[str(count)][k] += got[k]
@@ -96,7 +98,9 @@ def markdown(result: dict, counts: tuple[int, ...]) -> str:
               f"{m['grey']['colourfulness']:.1f}, " + ", ".join(
                   f"{k} hints {m[str(k)]['colourfulness']:.1f}" for k in counts) + ".",
               "", f"PSNR in dB on 0-255 RGB; in brackets, against the automatic answer. Render size "
-                  f"{result['render_size']}, fp32, hints drawn from the truth (training.hint_eval)."]
+                  f"{result['render_size']}, fp32, hints drawn from the truth (training.hint_eval), "
+                  + ("spread past the network's answer (colorize.hints.spread_hints)." if result.get("spread", True)
+                     else "the network's answer alone (--no-spread).")]
     return "\n".join(lines) + "\n"
 
 
@@ -131,6 +135,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--counts", nargs="+", type=int, default=list(COUNTS))
     p.add_argument("--render-size", type=int, help="default: the checkpoint's own")
     p.add_argument("--limit", type=int, help="at most this many photos per set")
+    p.add_argument("--no-spread", action="store_true",
+                   help="the network's answer alone, without colorize.hints.spread_hints")
     p.add_argument("--json", type=Path)
     p.add_argument("--markdown", type=Path)
     p.add_argument("--plot", type=Path)
@@ -148,9 +154,11 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     counts = tuple(sorted(set(args.counts)))
     render_size = args.render_size or recommended_render_size(model.metadata)
-    result = {"checkpoint": str(args.checkpoint), "render_size": render_size, "counts": list(counts), "sets": {}}
+    result = {"checkpoint": str(args.checkpoint), "render_size": render_size, "counts": list(counts),
+              "spread": not args.no_spread, "sets": {}}
     for folder in args.data:
-        result["sets"][folder.name] = evaluate_folder(folder, model, render_size, counts, args.limit)
+        result["sets"][folder.name] = evaluate_folder(folder, model, render_size, counts, args.limit,
+                                                      spread=not args.no_spread)
     result["mean"] = mean_of_sets(result, counts)
     table = markdown(result, counts)
     if args.json:

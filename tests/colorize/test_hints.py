@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 import torch
 
@@ -155,3 +156,67 @@ def test_a_batch_with_and_without_hints_gives_each_image_its_own_decoder():
         both = model(lightness, hints)
         assert torch.allclose(both[0], model(lightness[:1])[0], atol=1e-5)  # the automatic decoder's answer
         assert torch.allclose(both[1], model(lightness[1:], hints[1:])[0], atol=1e-5)
+
+
+def _blue_difference() -> torch.Tensor:
+    return H.colors_to_ab([H.Hint(0, 0, "#3355aa")])[0]
+
+
+def test_spreading_pulls_the_answer_to_the_hint_and_fades_with_distance_and_lightness():
+    ab = torch.zeros(1, 2, 60, 80)
+    lightness = torch.full((1, 1, 60, 80), 50.0)
+    lightness[0, 0, 30:] = 90.0  # a lighter lower half: a different surface
+    want = _blue_difference()
+    got = H.spread_hints(ab, lightness, [H.Hint(100, 50, "#3355aa")], (400, 300))  # render pixel (20, 10)
+    share = (got[0, :, 10, 20] @ want) / (want @ want)
+    assert 0.9 <= share <= 1.0  # the hint's own spot takes (almost) its colour
+    along = [(got[0, :, 10, x] @ want).item() for x in (20, 40, 60, 79)]
+    assert along == sorted(along, reverse=True)  # fading with distance...
+    assert (got[0, :, 10, 79] @ want) < 0.1 * (want @ want)  # ...to almost nothing far away
+    assert (got[0, :, 40, 20] @ want) < 0.5 * (got[0, :, 20, 20] @ want)  # other lightness: much less
+    assert torch.equal(H.spread_hints(ab, lightness, [], (400, 300)), ab)
+
+
+def test_hints_that_agree_share_the_correction_rather_than_add_up():
+    ab = torch.zeros(1, 2, 40, 40)
+    lightness = torch.full((1, 1, 40, 40), 50.0)
+    want = _blue_difference()
+    one = H.spread_hints(ab, lightness, [H.Hint(20, 20, "#3355aa")], (40, 40))
+    three = H.spread_hints(ab, lightness, [H.Hint(20, 20, "#3355aa")] * 3, (40, 40))
+    assert (one[0, :, 20, 20] @ want) <= (three[0, :, 20, 20] @ want) <= want @ want
+
+
+def test_spreading_an_answer_that_already_matches_changes_nothing():
+    want = _blue_difference()
+    ab = want.view(1, 2, 1, 1).expand(1, 2, 30, 30).clone()
+    got = H.spread_hints(ab, torch.rand(1, 1, 30, 30) * 100, [H.Hint(3, 4, "#3355aa"), H.Hint(25, 20, "#3355aa")],
+                         (30, 30))
+    assert torch.allclose(got, ab, atol=1e-4)
+
+
+def test_spreading_in_strips_equals_spreading_at_once(monkeypatch):
+    torch.manual_seed(0)
+    ab, lightness = torch.randn(1, 2, 50, 70) * 20, torch.rand(1, 1, 50, 70) * 100
+    hints = [H.Hint(x, y, c) for x, y, c in ((5, 5, "#ff0000"), (60, 40, "#00aa33"), (30, 20, "#3355aa"))]
+    whole = H.spread_hints(ab, lightness, hints, (70, 50))
+    monkeypatch.setattr(H, "_SPREAD_CHUNK", 100)  # 70 px a row: one row a step
+    assert torch.allclose(H.spread_hints(ab, lightness, hints, (70, 50)), whole, atol=1e-5)
+
+
+def test_with_the_shipped_model_a_hint_colours_its_surroundings():
+    from colorize import DEFAULT_CHECKPOINT
+
+    model, _ = load_model(DEFAULT_CHECKPOINT)
+    photo = natural_image(192, 256).convert("L").point(lambda v: v * 0.55)  # mid-grey: a blue there is in gamut
+    hint = H.Hint(128, 96, "#3355aa")  # the middle of the disc
+    want = _blue_difference()
+
+    def ab_around(image, x, y):
+        rgb = torch.tensor(np.array(image.crop((x - 6, y - 6, x + 7, y + 7))), dtype=torch.float32)
+        return lab.rgb_to_lab(rgb.permute(2, 0, 1)[None] / 255.0)[0, 1:].mean((1, 2))
+
+    alone = colorize_upright(photo, model, 128, hints=[hint], spread=False)
+    spread = colorize_upright(photo, model, 128, hints=[hint])
+    for x, y, closer in ((128, 96, 0.5), (150, 110, 0.75)):  # the point, and the same surface beside it
+        assert (ab_around(spread, x, y) - want).norm() < closer * (ab_around(alone, x, y) - want).norm()
+    assert (ab_around(spread, 128, 96) - want).norm() < 8  # LAB units: close to the picked colour

@@ -45,8 +45,8 @@ def photo_path(tmp_path) -> Path:
     return path
 
 
-MEAN_RGB = """([x, y, r]) => {
-  const img = [...document.querySelectorAll('.card')].find((c) => c.textContent.includes('Old photo'))
+MEAN_RGB = """([name, x, y, r]) => {
+  const img = [...document.querySelectorAll('.card')].find((c) => c.textContent.includes(name))
     .querySelector('.compare-after');
   const c = document.createElement('canvas');
   c.width = c.height = 2 * r + 1;
@@ -99,10 +99,10 @@ def test_a_colour_point_moves_the_colour_there_towards_it(page, live_url, photo_
     px, py = got_x, got_y
     picker = rows.first.locator("input[type=color]")
     predicted = picker.input_value()
-    before_rgb = page.evaluate(MEAN_RGB, [px, py, 4])
+    before_rgb = page.evaluate(MEAN_RGB, [photo_path.name, px, py, 4])
     want = _ab([int(BLUE[i:i + 2], 16) for i in (1, 3, 5)])
     # the picker starts at the colour the model gave that spot
-    centre = page.evaluate(MEAN_RGB, [px, py, 2])
+    centre = page.evaluate(MEAN_RGB, [photo_path.name, px, py, 2])
     assert np.abs(np.array([int(predicted[i:i + 2], 16) for i in (1, 3, 5)]) - centre).max() < 3
     picker.fill(BLUE)
     dot = card.locator(".hint-dot")
@@ -120,7 +120,7 @@ def test_a_colour_point_moves_the_colour_there_towards_it(page, live_url, photo_
     card.locator(".hint-apply").click()
     sync_api.expect(card.locator(".hint-status")).to_contain_text("Coloured again with 1 point", timeout=60_000)
     assert "1 colour point" in card.locator(".card-status").inner_text()
-    after_rgb = page.evaluate(MEAN_RGB, [px, py, 4])
+    after_rgb = page.evaluate(MEAN_RGB, [photo_path.name, px, py, 4])
     before_ab = _ab(before_rgb)
     assert np.linalg.norm(_ab(after_rgb) - want) < 0.8 * np.linalg.norm(before_ab - want), (before_rgb, after_rgb)
     assert _ab(after_rgb)[1] < before_ab[1] - 10  # bluer
