@@ -118,24 +118,33 @@ def colors_to_ab(hints: list[Hint]) -> torch.Tensor:
     return lab.rgb_to_lab((rgb / 255.0).view(-1, 3, 1, 1))[:, 1:, 0, 0]
 
 
+def _render_pixel(hint: Hint, photo_size: tuple[int, int], shape: tuple[int, int]) -> tuple[int, int]:
+    """The render pixel (y, x) of a hint's point in a photo of ``photo_size`` (width, height)."""
+    (width, height), (h, w) = photo_size, shape
+    return min(int(hint.y * h / height), h - 1), min(int(hint.x * w / width), w - 1)
+
+
+def _patch(centre: tuple[int, int], patch: int) -> tuple[slice, slice]:
+    """Rows and columns of a ``patch`` x ``patch`` square around a render pixel, cut at the top and left edge
+    (slicing cuts the others)."""
+    (cy, cx), r = centre, patch // 2
+    return slice(max(cy - r, 0), cy + r + 1), slice(max(cx - r, 0), cx + r + 1)
+
+
 def hint_map(hints: list[Hint], photo_size: tuple[int, int], shape: tuple[int, int],
              patch: int = PATCH) -> torch.Tensor:
     """The network's hint input (1, 3, h, w) at the render ``shape`` (h, w) for a photo of ``photo_size``
     (width, height): normalised ab on a ``patch`` x ``patch`` square around each point, and the mask. Where
     patches overlap, their colours are averaged."""
     h, w = shape
-    width, height = photo_size
     out = torch.zeros(1, 3, h, w)
     if not hints:
         return out
     ab = lab.normalize_ab(colors_to_ab(hints))
     total = torch.zeros(2, h, w)
     count = torch.zeros(h, w)
-    r = patch // 2
     for hint, colour in zip(hints, ab, strict=True):
-        cx = min(int(hint.x * w / width), w - 1)
-        cy = min(int(hint.y * h / height), h - 1)
-        ys, xs = slice(max(cy - r, 0), cy + r + 1), slice(max(cx - r, 0), cx + r + 1)
+        ys, xs = _patch(_render_pixel(hint, photo_size, shape), patch)
         total[:, ys, xs] += colour[:, None, None]
         count[ys, xs] += 1
     inside = count > 0
@@ -202,13 +211,11 @@ SPREAD_NOISE = 0.1  # how loosely the field must pass through each hint (kriging
 _SPREAD_CHUNK = 1 << 16  # pixels a step: a 2048-px render with 64 hints stays small
 
 
-def _features(lightness: torch.Tensor, rows: slice) -> torch.Tensor:
-    """(pixels, 3): position scaled by the spread distance and lightness by the spread lightness."""
-    h, w = lightness.shape[-2:]
-    scale = SPREAD_DISTANCE * math.hypot(h, w)
-    ys = torch.arange(rows.start, rows.stop, dtype=torch.float32)
-    yy, xx = torch.meshgrid(ys, torch.arange(w, dtype=torch.float32), indexing="ij")
-    return torch.stack([yy / scale, xx / scale, lightness[0, 0, rows].float() / SPREAD_LIGHTNESS], -1).view(-1, 3)
+def _features(lightness: torch.Tensor, ys: torch.Tensor, xs: torch.Tensor) -> torch.Tensor:
+    """(pixels, 3) at render pixels (ys, xs): position scaled by the spread distance, lightness by the spread
+    lightness; the kernel's input for the pixels and for the hints alike."""
+    scale = SPREAD_DISTANCE * math.hypot(*lightness.shape[-2:])
+    return torch.stack([ys / scale, xs / scale, lightness[0, 0, ys, xs].float() / SPREAD_LIGHTNESS], -1)
 
 
 def _kernel(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -231,25 +238,18 @@ def spread_hints(ab: torch.Tensor, lightness: torch.Tensor, hints: list[Hint], p
     if not hints:
         return ab
     h, w = ab.shape[-2:]
-    width, height = photo_size
-    r = patch // 2
-    measured = []
-    centres = []
-    for hint in hints:
-        cx = min(int(hint.x * w / width), w - 1)
-        cy = min(int(hint.y * h / height), h - 1)
-        measured.append(ab[0, :, max(cy - r, 0): cy + r + 1, max(cx - r, 0): cx + r + 1].float().mean((1, 2)))
-        centres.append((cy, cx))
-    difference = colors_to_ab(hints) - torch.stack(measured)  # (K, 2)
-    scale = SPREAD_DISTANCE * math.hypot(h, w)
-    at_hints = torch.tensor([[cy / scale, cx / scale, lightness[0, 0, cy, cx].item() / SPREAD_LIGHTNESS]
-                             for cy, cx in centres], dtype=torch.float32)
+    centres = [_render_pixel(hint, photo_size, (h, w)) for hint in hints]
+    measured = torch.stack([ab[0, :, ys, xs].float().mean((1, 2)) for ys, xs in (_patch(c, patch) for c in centres)])
+    difference = colors_to_ab(hints) - measured  # (K, 2)
+    at_hints = _features(lightness, *torch.tensor(centres).T)
     gram = _kernel(at_hints, at_hints) + SPREAD_NOISE * torch.eye(len(hints))
     weights = torch.linalg.solve(gram, difference)  # (K, 2)
     out = ab.float().clone()
     step = max(1, _SPREAD_CHUNK // w)
+    columns = torch.arange(w)
     for top in range(0, h, step):
-        rows = slice(top, min(top + step, h))
-        correction = _kernel(_features(lightness, rows), at_hints) @ weights  # (pixels, 2)
-        out[0, :, rows] += correction.T.view(2, rows.stop - rows.start, w)
+        rows = torch.arange(top, min(top + step, h))
+        ys, xs = (grid.reshape(-1) for grid in torch.meshgrid(rows, columns, indexing="ij"))
+        correction = _kernel(_features(lightness, ys, xs), at_hints) @ weights  # (pixels, 2)
+        out[0, :, top: top + len(rows)] += correction.T.view(2, len(rows), w)
     return out
