@@ -122,7 +122,7 @@ def _read_hints(args: argparse.Namespace) -> list:
 
 def predict(args: argparse.Namespace) -> int:
     from colorize import SHIPPED_CHECKPOINTS
-    from colorize.batch import plan, run, select_shard, shard_from_env
+    from colorize.batch import ItemFailed, plan, run, select_shard, shard_from_env
     from colorize.checkpoint import CheckpointError, find_checkpoint
     from colorize.engine import EngineError, load_colorizer
     from colorize.hints import HintError
@@ -168,7 +168,10 @@ def predict(args: argparse.Namespace) -> int:
     progress = _Progress(len(mine))
     try:
         def colorize(pixels, depth):
-            return colorize_upright(pixels, model, render_size, depth=depth, hints=hints)
+            try:
+                return colorize_upright(pixels, model, render_size, depth=depth, hints=hints)
+            except HintError as exc:  # a ValueError: batch would call the photo unreadable
+                raise ItemFailed(str(exc)) from exc
 
         summary = run(mine, colorize, args.format,
                       jobs=args.jobs, overwrite=args.overwrite, on_result=progress)
