@@ -1,7 +1,10 @@
-"""Average the weights of several checkpoints of one training run (stochastic weight averaging).
+"""Average the weights of several checkpoints of one training run (stochastic weight averaging), or of
+fine-tunings that started from one checkpoint (a weight-space interpolation, a "model soup").
 
     python -m training.average --run runs/shipped --checkpoints runs/shipped/snapshots/step_*.safetensors \
         --out runs/shipped/average.safetensors
+    python -m training.average --run runs/lite0_cpu2 --checkpoints runs/lite0_v020.safetensors \
+        runs/lite0_cpu2/best.safetensors --weights 0.5 0.5 --out runs/soup/best.safetensors
 
 Checkpoints taken along one run (``snapshots: true`` in the config keeps one per validation) lie in one
 basin of the loss; their mean usually lies nearer its centre than any of them (Izmailov et al., 2018,
@@ -10,6 +13,10 @@ are not the mean of the statistics, so they are measured again on ``--bn-batches
 own training crops. The result is validated on the run's held-out crops exactly as ``training.train``
 validates (the same numbers as its ``val_log.csv``) and written with that in its metadata, ready for
 ``python -m training.calibrate --checkpoint``.
+
+Between a model and a fine-tuning of it, the interpolated weights often generalise better under a shift of
+the data than either end (Wortsman et al., 2022, "Robust fine-tuning of zero-shot models"; "Model soups"):
+``--weights`` gives each checkpoint its share.
 """
 
 from __future__ import annotations
@@ -31,10 +38,19 @@ from training.data import ColourImages, ResumableSampler, name_weights, run_spli
 from training.validate import validate
 
 
-def average_state(states: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
-    """The element-wise mean of floating-point tensors; integer ones (BN's batch counters) from the first."""
+def average_state(states: list[dict[str, torch.Tensor]],
+                  weights: list[float] | None = None) -> dict[str, torch.Tensor]:
+    """The element-wise mean of floating-point tensors, weighted by ``weights`` (normalised to sum to 1;
+    default: equal); integer ones (BN's batch counters) from the first."""
     if not states:
         raise ValueError("nothing to average")
+    if weights is None:
+        weights = [1.0] * len(states)
+    if len(weights) != len(states):
+        raise ValueError(f"{len(weights)} weights for {len(states)} checkpoints")
+    if any(w < 0 for w in weights) or sum(weights) <= 0:
+        raise ValueError("the weights must be non-negative and not all zero")
+    share = torch.tensor(weights, dtype=torch.float64) / sum(weights)
     keys = set(states[0])
     for s in states[1:]:
         if set(s) != keys:
@@ -42,7 +58,8 @@ def average_state(states: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tens
     out = {}
     for k, v in states[0].items():
         if v.is_floating_point():
-            out[k] = torch.stack([s[k].float() for s in states]).mean(0)
+            stacked = torch.stack([s[k].double() for s in states])
+            out[k] = torch.tensordot(share, stacked, dims=1).to(torch.float32)
         else:
             out[k] = v.clone()
     return out
@@ -78,6 +95,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--run", type=Path, required=True, help="the training run folder (its config.yaml)")
     p.add_argument("--checkpoints", type=Path, nargs="+", required=True, help="safetensors checkpoints")
     p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--weights", type=float, nargs="+", help="each checkpoint's share (default: equal)")
     p.add_argument("--bn-batches", type=int, default=100, help="training batches for the BatchNorm statistics")
     args = p.parse_args(argv)
     cfg = build_config(args.run / "config.yaml", {})
@@ -92,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     model, meta = loaded[0]
     try:
-        model.load_state_dict(average_state([m.state_dict() for m, _ in loaded]))
+        model.load_state_dict(average_state([m.state_dict() for m, _ in loaded], args.weights))
     except ValueError as exc:
         print(f"training.average: {exc}", file=sys.stderr)
         return 2
@@ -107,10 +125,11 @@ def main(argv: list[str] | None = None) -> int:
     metrics = validate(model, val, torch.device("cpu"), cfg, phase, contextlib.nullcontext)
     steps = [m.get("training", {}).get("step") for _, m in loaded]
     training = dict(meta.get("training", {}))
+    weights = args.weights or [1.0] * len(loaded)
     training["averaged"] = {"checkpoints": [str(c) for c in args.checkpoints], "steps": steps,
-                            "bn_batches": args.bn_batches}
+                            "weights": [w / sum(weights) for w in weights], "bn_batches": args.bn_batches}
     save_model(model, args.out, {"training": training, "metrics": {"validation": metrics}})
-    print(json.dumps({"steps": steps, "validation": metrics}))
+    print(json.dumps({"steps": steps, "weights": training["averaged"]["weights"], "validation": metrics}))
     return 0
 
 

@@ -23,6 +23,17 @@ def test_average_state_is_the_mean_of_floats_and_keeps_counters():
         average.average_state([])
 
 
+def test_weighted_average_interpolates_between_checkpoints():
+    a = {"w": torch.tensor([1.0, 2.0]), "n": torch.tensor(5)}
+    b = {"w": torch.tensor([3.0, 6.0]), "n": torch.tensor(9)}
+    assert torch.allclose(average.average_state([a, b], [3, 1])["w"], torch.tensor([1.5, 3.0]))
+    assert torch.equal(average.average_state([a, b], [0, 1])["w"], b["w"])  # one end is that checkpoint
+    with pytest.raises(ValueError, match="2 checkpoints"):
+        average.average_state([a, b], [1.0])
+    with pytest.raises(ValueError, match="non-negative"):
+        average.average_state([a, b], [1.0, -1.0])
+
+
 def test_batchnorm_statistics_are_measured_on_the_crops(image_folder):
     model = random_colour_model("unet_resnet18")
     bn = model.encoder.stem[1]
@@ -58,6 +69,15 @@ def test_a_run_keeps_snapshots_and_they_average_into_a_validated_checkpoint(tmp_
     assert meta["training"]["averaged"]["steps"] == [2, 4]
     assert meta["metrics"]["validation"]["psnr"] > 5
     assert '"steps": [2, 4]' in capsys.readouterr().out
+
+    assert average.main(["--run", str(run), "--checkpoints", *map(str, snaps), "--out", str(out),
+                         "--weights", "1", "3", "--bn-batches", "0"]) == 0
+    got, meta = load_model(out)
+    want = (first.state_dict()[w] + 3 * second.state_dict()[w]) / 4
+    assert torch.allclose(got.state_dict()[w], want, atol=1e-6)
+    assert meta["training"]["averaged"]["weights"] == [0.25, 0.75]
+    assert average.main(["--run", str(run), "--checkpoints", *map(str, snaps), "--out", str(out),
+                         "--weights", "1"]) == 2
 
     broken = tmp_path / "broken.safetensors"
     broken.write_bytes(b"not a checkpoint")
