@@ -5,7 +5,8 @@ pays for it: every step it casts each weight to bf16 and each weight gradient ba
 bilinear up-sampling in fp32, so the decoder's concatenations and convolutions convert activations back
 and forth (benchmarks/RESULTS.md, *Training throughput*). Here the convolution and linear weights live in
 bf16 in a replica that the whole forward and backward pass runs in; normalisation layers are the very
-same modules in both (fp32 parameters and running statistics, read by bf16 activations). After the
+same modules in both (fp32 parameters and running statistics, read by bf16 activations), and so are
+depthwise convolutions, run in fp32 between casts (their bf16 backward pass is slow). After the
 backward pass the replica's gradients are copied into the master's fp32 gradients, the optimiser steps
 the master as always, and the new weights are copied back. Checkpoints, validation and resumption see
 only the fp32 master.
@@ -32,6 +33,24 @@ def _has_state(module: nn.Module) -> bool:
     return any(True for _ in module.parameters(recurse=False)) or any(True for _ in module.buffers(recurse=False))
 
 
+def _is_depthwise(module: nn.Module) -> bool:
+    return isinstance(module, nn.Conv2d) and module.groups > 1 and module.groups == module.in_channels
+
+
+class _Fp32Island(nn.Module):
+    """A master's fp32 module run inside the bf16 replica: bf16 activations in, fp32 inside, bf16 out.
+
+    Depthwise convolutions stay in fp32: oneDNN's bf16 depthwise backward pass runs 5-20x slower than its
+    fp32 one (benchmarks/RESULTS.md), and these layers are a small share of the FLOPs anyway."""
+
+    def __init__(self, module: nn.Module):
+        super().__init__()
+        self.module = module
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.module(x.float()).to(x.dtype)
+
+
 class Bf16Replica:
     """The bf16 copy of ``master`` that a CPU training step runs (``net``), kept in step with the master."""
 
@@ -39,14 +58,21 @@ class Bf16Replica:
         self.net = copy.deepcopy(master)
         for name, module in master.named_modules():
             leaf = next(module.children(), None) is None
-            if name and leaf and _has_state(module) and not isinstance(module, _LOW_PRECISION):
-                parent, _, attr = name.rpartition(".")
-                setattr(self.net.get_submodule(parent) if parent else self.net, attr, module)  # shared, fp32
+            parent, _, attr = name.rpartition(".")
+            if name and _is_depthwise(module):  # some are containers (a convolution with its own padding)
+                shared_as = _Fp32Island(module)
+            elif name and leaf and _has_state(module) and not isinstance(module, _LOW_PRECISION):
+                shared_as = module
+            else:
+                continue
+            setattr(self.net.get_submodule(parent) if parent else self.net, attr, shared_as)  # shared, fp32
         shared = {id(m) for m in master.modules()}
         for module in self.net.modules():
+            if id(module) in shared:
+                continue
             if isinstance(module, _LOW_PRECISION):
                 module.to(torch.bfloat16)  # keeps each weight's memory format (channels_last)
-            elif id(module) not in shared:
+            else:
                 # a container's own constants (an encoder's input mean and std) would turn bf16 activations
                 # back into fp32
                 for key, buf in module.named_buffers(recurse=False):

@@ -4,7 +4,7 @@ import torch
 from colorize.models import _Upsample2x, create_model, list_models
 from training import train
 from training.config import build_config
-from training.precision import Bf16Replica, bf16_supported
+from training.precision import Bf16Replica, _Fp32Island, bf16_supported
 
 
 @pytest.mark.parametrize("arch", list_models())
@@ -14,7 +14,13 @@ def test_the_replica_runs_in_bf16_and_leaves_the_master_in_fp32(arch):
     replica = Bf16Replica(master)
     assert all(torch.equal(v, before[k]) and v.dtype == before[k].dtype for k, v in master.state_dict().items())
     convs = [m for m in replica.net.modules() if isinstance(m, torch.nn.Conv2d)]
-    assert convs and all(m.weight.dtype == torch.bfloat16 for m in convs)
+    dense = [m for m in convs if m.groups == 1]
+    assert dense and all(m.weight.dtype == torch.bfloat16 for m in dense)
+    # depthwise convolutions are the master's own fp32 modules (their bf16 backward pass is slow)
+    master_modules = {id(m) for m in master.modules()}
+    depthwise = [m for m in convs if m.groups > 1]
+    assert all(m.weight.dtype == torch.float32 and id(m) in master_modules for m in depthwise)
+    assert bool(depthwise) == any(isinstance(m, torch.nn.Conv2d) and m.groups > 1 for m in master.modules())
     ab = replica.net(replica.input(torch.rand(2, 1, 64, 64) * 100))
     assert ab.dtype == torch.float32 and ab.shape == (2, 2, 64, 64)
 
@@ -44,6 +50,38 @@ def test_gradients_reach_the_master_and_the_step_reaches_the_replica():
         master.head.weight.add_(1.0)
     replica.pull()
     assert torch.equal(replica.net.head.weight, master.head.weight.to(torch.bfloat16))
+
+
+def test_depthwise_convolutions_train_in_fp32_inside_the_replica():
+    torch.manual_seed(0)
+    master = create_model("unet_mobilenet_v2").to(memory_format=torch.channels_last)
+    torch.nn.init.normal_(master.head.weight, std=0.1)
+    replica = Bf16Replica(master)
+    depthwise = [m for m in master.modules() if isinstance(m, torch.nn.Conv2d) and m.groups > 1]
+    assert len(depthwise) == 17
+    seen = []
+    hooks = [m.register_forward_hook(lambda m, i, o: seen.append((i[0].dtype, o.dtype))) for m in depthwise]
+    replica.net(replica.input(torch.rand(2, 1, 64, 64) * 100)).square().mean().backward()
+    replica.push_grads()
+    for h in hooks:
+        h.remove()
+    assert seen == [(torch.float32, torch.float32)] * 17
+    assert all(m.weight.grad is not None and m.weight.grad.dtype == torch.float32 for m in depthwise)
+
+    # between the casts, the very gradients of an fp32 convolution fed the same (bf16) numbers
+    conv = torch.nn.Conv2d(8, 8, 3, padding=1, groups=8).to(memory_format=torch.channels_last)
+    x = torch.randn(2, 8, 9, 9).to(torch.bfloat16).contiguous(memory_format=torch.channels_last)
+    g = torch.randn(2, 8, 9, 9).to(torch.bfloat16)
+    xb = x.clone().requires_grad_()
+    out = _Fp32Island(conv)(xb)
+    assert out.dtype == torch.bfloat16 and out.is_contiguous(memory_format=torch.channels_last)
+    out.backward(g)
+    ours = (xb.grad, conv.weight.grad.clone())
+    conv.zero_grad()
+    xf = x.float().requires_grad_()
+    conv(xf).backward(g.float())
+    assert torch.equal(ours[1], conv.weight.grad)
+    assert torch.equal(ours[0], xf.grad.to(torch.bfloat16))
 
 
 def test_the_fast_upsampling_gradient_is_bilinear_upsamplings_own():
