@@ -56,10 +56,14 @@ class Bf16Replica:
 
     def __init__(self, master: nn.Module):
         self.net = copy.deepcopy(master)
+        islands: list[str] = []
         for name, module in master.named_modules():
+            if any(name.startswith(f"{island}.") for island in islands):
+                continue  # inside a depthwise container, which is shared whole
             leaf = next(module.children(), None) is None
             parent, _, attr = name.rpartition(".")
-            if name and _is_depthwise(module):  # some are containers (a convolution with its own padding)
+            if name and _is_depthwise(module):
+                islands.append(name)  # some are containers (a convolution with its own padding)
                 shared_as = _Fp32Island(module)
             elif name and leaf and _has_state(module) and not isinstance(module, _LOW_PRECISION):
                 shared_as = module
