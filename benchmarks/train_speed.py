@@ -9,8 +9,9 @@ learning-rate schedule. ``--steps`` steps after 3 of warm-up, in rounds of 5 tha
 bf16 kernel (benchmarks.model.paired_floor_ratio): the *training floor* is 3 x the forward FLOPs
 (torch.utils.flop_counter) / that kernel's rate, measured beside each step because this VM's speed swings,
 and each variant is reported as images/s (median step), x the fp32 eager baseline of the same run, and x
-the floor. The compiled variants and the unfused optimiser run for ``--detail-archs`` only (a compile costs
-about a minute per variant).
+the floor. Where an architecture has depthwise convolutions, the bf16 replica also runs with them in bf16,
+to show what keeping them in fp32 gains. The compiled variants and the unfused optimiser run for
+``--detail-archs`` only (a compile costs about a minute per variant).
 
 **Loop.** ``training.train`` itself (data folders, decoding, crops, the data-loading worker that shares
 the two cores) for ``--loop-steps`` steps, images/s as its log reports them (median of the 20-step log
@@ -37,6 +38,7 @@ from benchmarks.machine import print_machine
 from benchmarks.model import machine_rates, paired_floor_ratio
 from colorize.models import create_model, list_models
 from training.config import TrainConfig
+from training.precision import Bf16Replica
 from training.train import Trainer
 
 BATCH, CROP = 16, 128
@@ -49,14 +51,17 @@ class Variant:
     channels_last: bool = False
     compile: bool = False
     fused: bool = True  # the trainer's fused AdamW on the CPU; False: PyTorch's default (foreach)
+    depthwise_bf16: bool = False  # the replica without its fp32 depthwise convolutions (what they gain)
 
 
 BASELINE = Variant("fp32 eager (baseline)")
+FAST = Variant("bf16 replica + channels_last", "bf16", True)  # training/configs/cpu.yaml
 VARIANTS = [
     BASELINE,
     Variant("fp32 + channels_last", channels_last=True),
     Variant("bf16 autocast + channels_last", "bf16-autocast", True),
-    Variant("bf16 replica + channels_last", "bf16", True),
+    Variant("bf16 replica + channels_last, depthwise in bf16", "bf16", True, depthwise_bf16=True),
+    FAST,
 ]
 DETAIL_VARIANTS = [
     Variant("fp32 eager, foreach AdamW", fused=False),
@@ -65,10 +70,17 @@ DETAIL_VARIANTS = [
 ]
 
 
+def has_depthwise(arch: str) -> bool:
+    return any(isinstance(m, torch.nn.Conv2d) and m.groups > 1 for m in create_model(arch).modules())
+
+
 def step_trainer(arch: str, v: Variant) -> Trainer:
     cfg = TrainConfig(arch=arch, batch_size=BATCH, crop_size=CROP, device="cpu", precision=v.precision,
                       channels_last=v.channels_last, compile=v.compile, max_steps=10**6)
     trainer = Trainer(cfg, data=False)
+    if v.depthwise_bf16:
+        trainer.replica = Bf16Replica(trainer.model, fp32_depthwise=False)
+        trainer.net = trainer.replica.net
     if not v.fused:
         trainer.opt = torch.optim.AdamW(trainer.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
         trainer.sched = torch.optim.lr_scheduler.LambdaLR(trainer.opt, lambda s: 1.0)
@@ -168,13 +180,15 @@ def main(argv: list[str] | None = None) -> None:
     steps = []
     for arch in archs:
         for v in VARIANTS + (DETAIL_VARIANTS if arch in detail else []):
+            if v.depthwise_bf16 and not has_depthwise(arch):
+                continue
             row = measure_step(arch, v, args.steps, best_probe["bf16"][1])
             steps.append(row)
             print(f"{arch:>24} | {v.name:<42} {row['img_per_s']:6.1f} img/s  x floor {row['x_floor']:.1f}",
                   flush=True)
     loop, data_only = [], {}
     if args.loop_steps:
-        for v, workers in ((BASELINE, 1), (VARIANTS[-1], 1), (VARIANTS[-1], 0)):
+        for v, workers in ((BASELINE, 1), (FAST, 1), (FAST, 0)):
             loop.append(measure_loop(args.data, v, args.loop_steps, workers))
             print(f"loop | {v.name:<42} workers {workers}: {loop[-1]['img_per_s']:6.1f} img/s", flush=True)
         data_only = {w: measure_data(args.data, 60, w) for w in (0, 1)}

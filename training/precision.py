@@ -54,7 +54,8 @@ class _Fp32Island(nn.Module):
 class Bf16Replica:
     """The bf16 copy of ``master`` that a CPU training step runs (``net``), kept in step with the master."""
 
-    def __init__(self, master: nn.Module):
+    def __init__(self, master: nn.Module, fp32_depthwise: bool = True):
+        """``fp32_depthwise=False`` runs depthwise convolutions in bf16 too (slower; for the benchmark)."""
         self.net = copy.deepcopy(master)
         islands: list[str] = []
         for name, module in master.named_modules():
@@ -62,7 +63,7 @@ class Bf16Replica:
                 continue  # inside a depthwise container, which is shared whole
             leaf = next(module.children(), None) is None
             parent, _, attr = name.rpartition(".")
-            if name and _is_depthwise(module):
+            if name and fp32_depthwise and _is_depthwise(module):
                 islands.append(name)  # some are containers (a convolution with its own padding)
                 shared_as = _Fp32Island(module)
             elif name and leaf and _has_state(module) and not isinstance(module, _LOW_PRECISION):

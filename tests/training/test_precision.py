@@ -67,6 +67,9 @@ def test_depthwise_convolutions_train_in_fp32_inside_the_replica():
         h.remove()
     assert seen == [(torch.float32, torch.float32)] * 17
     assert all(m.weight.grad is not None and m.weight.grad.dtype == torch.float32 for m in depthwise)
+    slow = Bf16Replica(master, fp32_depthwise=False)  # the benchmark's comparison: all in bf16
+    assert not any(isinstance(m, _Fp32Island) for m in slow.net.modules())
+    assert all(m.weight.dtype == torch.bfloat16 for m in slow.net.modules() if isinstance(m, torch.nn.Conv2d))
 
     # between the casts, the very gradients of an fp32 convolution fed the same (bf16) numbers
     conv = torch.nn.Conv2d(8, 8, 3, padding=1, groups=8).to(memory_format=torch.channels_last)
