@@ -30,6 +30,26 @@ def stop_workers() -> None:
         child.join(timeout=5)
 
 
+_stop = {"asked": False}
+
+
+def interrupt(_signum: int, _frame) -> None:
+    """The trainer's SIGINT and SIGTERM handler: KeyboardInterrupt (save last.pt, then stop), and remembered.
+    Python reports and drops an exception raised inside some callbacks: a signal that lands while a
+    data-loading worker is being forked raises it in logging's at-fork handler, and the run went on (a
+    test waited for it in vain, once in CI). The training loop asks ``stop_asked`` after every step."""
+    _stop["asked"] = True
+    raise KeyboardInterrupt
+
+
+def stop_asked() -> bool:
+    return _stop["asked"]
+
+
+def clear_stop() -> None:
+    _stop["asked"] = False
+
+
 def ignore_stop_signals(_worker_id: int) -> None:
     """In each data-loading worker: Ctrl-C and kill reach the whole process group, and a worker that
     died of them made the main process fail before it could save last.pt. The main process alone

@@ -37,7 +37,7 @@ from training.critic import PatchCritic
 from training.data import run_data
 from training.losses import adversarial_loss, reconstruction_loss
 from training.precision import Bf16Replica, bf16_supported
-from training.processes import distributed, ignore_stop_signals, stop_workers
+from training.processes import clear_stop, distributed, ignore_stop_signals, interrupt, stop_asked, stop_workers
 from training.reporting import RunLog, plot_curves
 from training.schedule import UNFITTED, TimeBudget, lr_lambda
 from training.validate import validate
@@ -329,6 +329,8 @@ class Trainer:
             self.run_validation(log)
         self.keep_to_budget(validated)
         bar.total = self._bar_total()
+        if stop_asked():  # a signal whose KeyboardInterrupt was swallowed where it landed
+            raise KeyboardInterrupt
 
     def end_epoch(self, log: RunLog | None) -> None:
         self.epoch, self.samples_in_epoch = self.epoch + 1, 0
@@ -343,12 +345,15 @@ def main(argv: list[str] | None = None) -> int:
     args = {k.replace("-", "_"): v for k, v in args.items()}
     try:
         cfg = build_config(config_path, args)
-        signal.signal(signal.SIGTERM, signal.default_int_handler)  # kill -> save last.pt, then stop
+        clear_stop()
+        for stop in (signal.SIGINT, signal.SIGTERM):  # Ctrl-C, kill -> save last.pt, then stop
+            signal.signal(stop, interrupt)
         Trainer(cfg).fit()
     except (ConfigError, FileNotFoundError, CheckpointError) as exc:
         print(f"training.train: {exc}")
         return 2
     except KeyboardInterrupt:
+        clear_stop()
         print("training.train: interrupted; state saved to last.pt (continue with --resume)", flush=True)
         if __name__ == "__main__":  # the command line, not a caller in this process (tests call main())
             # Leave at once: the state is saved and the workers are killed, and Python's exit handlers

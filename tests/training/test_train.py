@@ -1,3 +1,4 @@
+import contextlib
 import csv
 import os
 import signal
@@ -241,6 +242,30 @@ def test_a_signal_to_the_whole_process_group_saves_the_state(tmp_path, image_fol
     assert proc.returncode == 130, output[-2000:]
     assert "state saved to last.pt" in output
     assert torch.load(out / "last.pt", weights_only=False)["step"] >= 1
+
+
+def test_a_stop_signal_dropped_where_it_landed_still_stops_the_run(tmp_path, image_folder, monkeypatch):
+    # A signal during a worker's fork raises inside logging's at-fork handler, which drops the exception.
+    from training import processes
+
+    steps = []
+    original = train.Trainer.train_step
+
+    def step(self, batch):
+        steps.append(len(steps) + 1)
+        if len(steps) == 2:
+            with contextlib.suppress(KeyboardInterrupt):
+                processes.interrupt(signal.SIGTERM, None)
+        return original(self, batch)
+
+    monkeypatch.setattr(train.Trainer, "train_step", step)
+    out = tmp_path / "run"
+    assert train.main(["--data", str(image_folder), "--out", str(out), "--arch", "unet_resnet18",
+                       "--batch-size", "4", "--crop-size", "32", "--workers", "0", "--max-steps", "50",
+                       "--val-every", "0"]) == 130
+    assert steps == [1, 2]
+    assert torch.load(out / "last.pt", weights_only=False)["step"] == 2
+    assert not processes.stop_asked()  # the next run in this process is not stopped by it
 
 
 def _logged_steps(out) -> int:
