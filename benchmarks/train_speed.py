@@ -38,7 +38,7 @@ from benchmarks.machine import print_machine
 from benchmarks.model import machine_rates, paired_floor_ratio
 from colorize.models import create_model, list_models
 from training.config import TrainConfig
-from training.precision import Bf16Replica
+from training.precision import Bf16Replica, is_depthwise
 from training.train import Trainer
 
 BATCH, CROP = 16, 128
@@ -68,10 +68,6 @@ DETAIL_VARIANTS = [
     Variant("fp32 + channels_last, compiled", channels_last=True, compile=True),
     Variant("bf16 replica + channels_last, compiled", "bf16", True, compile=True),
 ]
-
-
-def has_depthwise(arch: str) -> bool:
-    return any(isinstance(m, torch.nn.Conv2d) and m.groups > 1 for m in create_model(arch).modules())
 
 
 def step_trainer(arch: str, v: Variant) -> Trainer:
@@ -180,7 +176,7 @@ def main(argv: list[str] | None = None) -> None:
     steps = []
     for arch in archs:
         for v in VARIANTS + (DETAIL_VARIANTS if arch in detail else []):
-            if v.depthwise_bf16 and not has_depthwise(arch):
+            if v.depthwise_bf16 and not any(map(is_depthwise, create_model(arch).modules())):
                 continue
             row = measure_step(arch, v, args.steps, best_probe["bf16"][1])
             steps.append(row)

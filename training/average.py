@@ -38,19 +38,24 @@ from training.data import ColourImages, ResumableSampler, name_weights, run_spli
 from training.validate import validate
 
 
-def average_state(states: list[dict[str, torch.Tensor]],
-                  weights: list[float] | None = None) -> dict[str, torch.Tensor]:
-    """The element-wise mean of floating-point tensors, weighted by ``weights`` (normalised to sum to 1;
-    default: equal); integer ones (BN's batch counters) from the first."""
-    if not states:
-        raise ValueError("nothing to average")
+def shares(weights: list[float] | None, n: int) -> list[float]:
+    """Each of ``n`` checkpoints' share of the mean: ``weights`` normalised to sum to 1 (default: equal)."""
     if weights is None:
-        weights = [1.0] * len(states)
-    if len(weights) != len(states):
-        raise ValueError(f"{len(weights)} weights for {len(states)} checkpoints")
+        weights = [1.0] * n
+    if len(weights) != n:
+        raise ValueError(f"{len(weights)} weights for {n} checkpoints")
     if any(w < 0 for w in weights) or sum(weights) <= 0:
         raise ValueError("the weights must be non-negative and not all zero")
-    share = torch.tensor(weights, dtype=torch.float64) / sum(weights)
+    return [w / sum(weights) for w in weights]
+
+
+def average_state(states: list[dict[str, torch.Tensor]],
+                  weights: list[float] | None = None) -> dict[str, torch.Tensor]:
+    """The element-wise mean of floating-point tensors, weighted by ``weights`` (``shares``); integer ones
+    (BN's batch counters) from the first."""
+    if not states:
+        raise ValueError("nothing to average")
+    share = torch.tensor(shares(weights, len(states)), dtype=torch.float64)
     keys = set(states[0])
     for s in states[1:]:
         if set(s) != keys:
@@ -125,9 +130,8 @@ def main(argv: list[str] | None = None) -> int:
     metrics = validate(model, val, torch.device("cpu"), cfg, phase, contextlib.nullcontext)
     steps = [m.get("training", {}).get("step") for _, m in loaded]
     training = dict(meta.get("training", {}))
-    weights = args.weights or [1.0] * len(loaded)
     training["averaged"] = {"checkpoints": [str(c) for c in args.checkpoints], "steps": steps,
-                            "weights": [w / sum(weights) for w in weights], "bn_batches": args.bn_batches}
+                            "weights": shares(args.weights, len(loaded)), "bn_batches": args.bn_batches}
     save_model(model, args.out, {"training": training, "metrics": {"validation": metrics}})
     print(json.dumps({"steps": steps, "weights": training["averaged"]["weights"], "validation": metrics}))
     return 0

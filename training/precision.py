@@ -33,7 +33,8 @@ def _has_state(module: nn.Module) -> bool:
     return any(True for _ in module.parameters(recurse=False)) or any(True for _ in module.buffers(recurse=False))
 
 
-def _is_depthwise(module: nn.Module) -> bool:
+def is_depthwise(module: nn.Module) -> bool:
+    """A depthwise convolution: one filter per input channel (the replica keeps these in fp32)."""
     return isinstance(module, nn.Conv2d) and module.groups > 1 and module.groups == module.in_channels
 
 
@@ -63,7 +64,7 @@ class Bf16Replica:
                 continue  # inside a depthwise container, which is shared whole
             leaf = next(module.children(), None) is None
             parent, _, attr = name.rpartition(".")
-            if name and fp32_depthwise and _is_depthwise(module):
+            if name and fp32_depthwise and is_depthwise(module):
                 islands.append(name)  # some are containers (a convolution with its own padding)
                 shared_as = _Fp32Island(module)
             elif name and leaf and _has_state(module) and not isinstance(module, _LOW_PRECISION):
