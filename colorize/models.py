@@ -159,7 +159,7 @@ class UNetColorizer(nn.Module):
     convolution, and the hint map itself beside L at full resolution. Those hint weights start at zero, so
     the new decoder starts as the automatic one. Without hints (none given, or an empty mask) the automatic
     decoder answers. Such a model trains only its hint decoder: the encoder and the automatic decoder stay
-    frozen, in eval mode.
+    frozen. A part whose parameters are all frozen stays in eval mode when the model trains.
     """
 
     def __init__(self, config: ModelConfig | None = None, pretrained: str | None = None):
@@ -201,9 +201,9 @@ class UNetColorizer(nn.Module):
 
     def train(self, mode: bool = True) -> UNetColorizer:
         super().train(mode)
-        if self.config.hints:
-            for module in (self.encoder, self.blocks, self.head):
-                module.eval()
+        for module in (self.encoder, self.blocks, self.head):
+            if not any(p.requires_grad for p in module.parameters()):
+                module.eval()  # a frozen part keeps its BatchNorm statistics
         return self
 
     STRIDE = 32  # the encoder halves five times

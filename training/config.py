@@ -84,6 +84,9 @@ class TrainConfig:
     # truth, the encoder and the automatic decoder frozen; init_from may hold an automatic model
     hints: bool = False
     val_hints: int = 10  # hints per held-out photo when validating a hint-taking model
+    # train the decoder only: the encoder's weights and BatchNorm statistics stay as init_from (or the
+    # pretrained weights) left them, so a hint decoder that reads the same encoder taps stays valid
+    freeze_encoder: bool = False
     gan: bool = False
     gan_pretrain_steps: int = 0  # generator steps with reconstruction only, before the critic joins
     gan_recon_weight: float = 100.0

@@ -102,6 +102,34 @@ def test_init_from_starts_a_fine_tuning_run_from_a_checkpoint(tmp_path, image_fo
     assert "checkpoint not found" in capsys.readouterr().out
 
 
+def test_freeze_encoder_trains_the_decoder_and_leaves_the_encoder_as_it_came(tmp_path, image_folder, capsys):
+    first = tmp_path / "first"
+    assert _run(first, image_folder, "--max-steps", "1") == 0
+    cfg = build_config(None, {"data": [str(image_folder)], "arch": "unet_resnet18", "batch_size": 2,
+                              "crop_size": 32, "workers": 0, "max_steps": 2, "lr": 1e-2, "freeze_encoder": True,
+                              "init_from": str(first / "best.safetensors"), "out": str(tmp_path / "frozen")})
+    trainer = train.Trainer(cfg)
+    before = {k: v.clone() for k, v in trainer.model.state_dict().items()}
+    loader = iter(torch.utils.data.DataLoader(trainer.train_set, batch_size=2))
+    trainer.train_step(next(loader))
+    trainer.train_step(next(loader))
+    after = trainer.model.state_dict()
+    # every encoder tensor, BatchNorm statistics included, is bit for bit the checkpoint's; the decoder moved
+    assert all(torch.equal(v, after[k]) for k, v in before.items() if k.startswith("encoder."))
+    assert not torch.equal(before["head.weight"], after["head.weight"])
+    assert not trainer.model.encoder.training and trainer.model.blocks.training
+    # a frozen encoder needs trained weights to keep
+    assert _run(tmp_path / "fresh", image_folder, "--max-steps", "1", "--config",
+                str(_yaml(tmp_path, {"freeze_encoder": True}))) == 2
+    assert "freeze_encoder" in capsys.readouterr().out
+
+
+def _yaml(tmp_path, values: dict) -> Path:
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(values))
+    return path
+
+
 def test_resume_without_state_is_a_clear_error(tmp_path, image_folder, capsys):
     assert _run(tmp_path / "empty", image_folder, "--max-steps", "2", "--resume") == 2
     assert "last.pt does not exist" in capsys.readouterr().out
