@@ -131,6 +131,8 @@ class TrainConfig:
             raise ConfigError("crop_size and val_crop_size must be at least 32")
         if self.ssim_weight < 0:
             raise ConfigError("ssim_weight must be >= 0")
+        if self.freeze_encoder and not (self.init_from or self.pretrained):
+            raise ConfigError("freeze_encoder: the encoder must come trained, from init_from or pretrained")
         return self
 
     def to_dict(self) -> dict:

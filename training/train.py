@@ -106,8 +106,6 @@ class Trainer:
                 raise ConfigError(f"init_from: {cfg.init_from} takes hints; set hints: true")
             self.model.load_state_dict(start.state_dict())  # weights only: optimiser and schedule start afresh
         if cfg.freeze_encoder:
-            if not (cfg.init_from or cfg.pretrained):
-                raise ConfigError("freeze_encoder: the encoder must come trained, from init_from or pretrained")
             self.model.encoder.requires_grad_(False)
             self.model.train()  # frozen parts in eval mode: their BatchNorm statistics stay put
         self.model = self.model.to(self.device)
