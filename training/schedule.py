@@ -52,3 +52,14 @@ class TimeBudget:
 
     def expired(self) -> bool:
         return self.clock() >= self.deadline
+
+    def refit(self, step: int, total: int, validated: bool, movable: bool) -> int:
+        """The schedule's length after ``step``: ``step`` once the deadline has passed; refitted at the due steps
+        and after each validation while the length may still move (``movable``); else ``total``."""
+        if self.expired():
+            return step
+        if (self.due(step) or validated) and movable:
+            fitted = self.fit(step)
+            if fitted is not None:
+                return max(fitted, step + 1)
+        return total

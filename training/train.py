@@ -15,7 +15,6 @@ from __future__ import annotations
 import contextlib
 import math
 import os
-import shutil
 import signal
 import sys
 import time
@@ -23,37 +22,21 @@ from pathlib import Path
 
 import torch
 import torch.distributed as dist
-from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from colorize import lab
-from colorize.checkpoint import CheckpointError, load_model, save_model
-from colorize.engine import resolve_device
+from colorize.checkpoint import CheckpointError, save_model
 from colorize.hints import hint_counts, sample_hints
-from colorize.models import create_model, with_hints
+from training.build import build_model, build_net, build_optimizers, choose_device, choose_precision
 from training.config import ConfigError, TrainConfig, build_config, get_args_parser, save_config
-from training.critic import PatchCritic
+from training.critic import critic_step
 from training.data import run_data
-from training.losses import adversarial_loss, reconstruction_loss
-from training.precision import Bf16Replica, bf16_supported
+from training.losses import reconstruction_loss
 from training.processes import clear_stop, distributed, ignore_stop_signals, interrupt, stop_asked, stop_workers
 from training.reporting import RunLog, plot_curves
-from training.schedule import UNFITTED, TimeBudget, lr_lambda
+from training.schedule import UNFITTED, TimeBudget
 from training.validate import validate
-
-
-def compile_model(net: torch.nn.Module, device: torch.device) -> torch.nn.Module:
-    """torch.compile(net), or net itself (with a message) on a CPU without the C++ compiler Inductor needs."""
-    if device.type == "cpu":
-        from torch._inductor import config as inductor
-
-        named = inductor.cpp.cxx if isinstance(inductor.cpp.cxx, (tuple, list)) else (inductor.cpp.cxx,)
-        if not any(shutil.which(c) for c in [c for c in named if c] + ["g++", "c++", "clang++"]):
-            print("training.train: compile: no C++ compiler found (Inductor needs one on the CPU, e.g. Debian's "
-                  "g++); training uncompiled", flush=True)
-            return net
-    return torch.compile(net)
 
 
 class Trainer:
@@ -63,18 +46,8 @@ class Trainer:
     def __init__(self, cfg: TrainConfig, data: bool = True):
         self.cfg = cfg
         self.rank, self.world, local_rank = distributed()
-        device = resolve_device(cfg.device)
-        if device == "cuda":
-            torch.backends.cudnn.benchmark = True  # fixed crop size: autotune each convolution once
-        if device == "cuda" and self.world > 1:
-            device = f"cuda:{local_rank}"
-            torch.cuda.set_device(device)
-        self.device = torch.device(device)
-        self.precision = cfg.precision if cfg.precision != "auto" else (
-            "bf16" if self.device.type == "cuda" else "fp32")
-        if self.precision == "bf16" and self.device.type == "cpu" and not bf16_supported():
-            print("training.train: this CPU has no bf16 units (AMX, AVX-512 bf16); training in fp32", flush=True)
-            self.precision = "fp32"
+        self.device = choose_device(cfg, local_rank, self.world)
+        self.precision = choose_precision(cfg, self.device)
         self.out = Path(cfg.out)
         torch.manual_seed(cfg.seed)
 
@@ -90,50 +63,12 @@ class Trainer:
         if cfg.max_minutes and not cfg.max_steps:
             self.total_steps = UNFITTED  # until TimeBudget.fit has measured the rate (warm-up only until then)
 
-        if cfg.hints and not cfg.init_from:
-            raise ConfigError("hints: true trains only the hint decoder: init_from must name a trained model")
-        self.model = create_model(cfg.arch, pretrained=cfg.pretrained, hints=cfg.hints)
-        if cfg.init_from:
-            start, meta = load_model(cfg.init_from)
-            if meta["architecture"]["name"] != cfg.arch:
-                raise ConfigError(f"init_from: {cfg.init_from} holds {meta['architecture']['name']}, not {cfg.arch}")
-            if cfg.hints:
-                # an automatic model gains a hint decoder made from its own; the hint decoder trains under
-                # the chroma gain the automatic one answers with
-                start = with_hints(start)
-                self.model.config = start.config
-            elif start.config.hints:
-                raise ConfigError(f"init_from: {cfg.init_from} takes hints; set hints: true")
-            self.model.load_state_dict(start.state_dict())  # weights only: optimiser and schedule start afresh
-        if cfg.freeze_encoder:
-            self.model.encoder.requires_grad_(False)
-            self.model.train()  # frozen parts in eval mode: their BatchNorm statistics stay put
-        self.model = self.model.to(self.device)
+        self.model = build_model(cfg).to(self.device)
         if cfg.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
-        # On a CPU, bf16 runs a bf16 replica of the model (training.precision); on CUDA, autocast.
-        self.replica = Bf16Replica(self.model) if self.precision == "bf16" and self.device.type == "cpu" else None
-        if self.replica and self.world > 1:
-            raise ConfigError("precision bf16 on a CPU trains in one process; use fp32 or bf16-autocast "
-                              "with torchrun")
-        self.net = self.replica.net if self.replica else self.model
-        if self.world > 1:
-            ids = [self.device] if self.device.type == "cuda" else None
-            self.net = DistributedDataParallel(self.model, device_ids=ids)
-        if cfg.compile:
-            self.net = compile_model(self.net, self.device)
-        # the fused AdamW kernel: one pass over each tensor instead of a dozen (measured on the CPU; the GPU
-        # path keeps PyTorch's default)
-        fused = True if self.device.type == "cpu" else None
-        trainable = [p for p in self.model.parameters() if p.requires_grad]  # a hint model: its hint decoder
-        self.opt = torch.optim.AdamW(trainable, lr=cfg.lr, weight_decay=cfg.weight_decay,
-                                     fused=fused)
-        self.sched = torch.optim.lr_scheduler.LambdaLR(
-            self.opt, lambda s: lr_lambda(s, cfg.warmup_steps, self.total_steps))
-        self.critic = self.opt_c = None
-        if cfg.gan:
-            self.critic = PatchCritic().to(self.device)
-            self.opt_c = torch.optim.Adam(self.critic.parameters(), lr=cfg.critic_lr, betas=(0.5, 0.999))
+        self.replica, self.net = build_net(self.model, cfg, self.precision, self.device, self.world)
+        self.opt, self.sched, self.critic, self.opt_c = build_optimizers(cfg, self.model, self.device,
+                                                                         lambda: self.total_steps)
         self.step = self.epoch = self.samples_in_epoch = 0
         self.best_psnr = -math.inf
         self.budget: TimeBudget | None = None
@@ -197,19 +132,10 @@ class Trainer:
         row = {"loss": recon.item(), "d_loss": ""}
         loss = recon
         if self.critic is not None and self.step >= cfg.gan_pretrain_steps:
-            lnorm = lab.normalize_l(lightness)
-            with self.autocast():
-                d_loss = 0.5 * (adversarial_loss(self.critic(lnorm, target), True)
-                                + adversarial_loss(self.critic(lnorm, pred.detach()), False))
-            self.opt_c.zero_grad(set_to_none=True)
-            d_loss.backward()
-            self.opt_c.step()
-            self.critic.requires_grad_(False)  # generator step with the critic frozen
-            with self.autocast():
-                g_adv = adversarial_loss(self.critic(lnorm, pred), True)
-            self.critic.requires_grad_(True)
+            g_adv, d_loss = critic_step(self.critic, self.opt_c, lab.normalize_l(lightness), target, pred,
+                                        self.autocast)
             loss = g_adv + cfg.gan_recon_weight * recon
-            row["d_loss"] = d_loss.item()
+            row["d_loss"] = d_loss
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
         if self.replica:
@@ -229,18 +155,13 @@ class Trainer:
         deadline."""
         if self.budget is None:
             return
-        if self.budget.expired():
-            self.total_steps = self.step
-            return
         # a refit in phase 2 could move its start back behind the current step; with finetune_fraction 1 (all
         # MSE, as for fine-tuning) there is no boundary to move
         movable = self.phase() == 1 or self.cfg.finetune_fraction >= 1 or self.total_steps == UNFITTED
-        if (self.budget.due(self.step) or validated) and movable:
-            total = self.budget.fit(self.step)
-            if total is not None and total != self.total_steps:
-                self.total_steps = max(total, self.step + 1)
-                if self.rank == 0:
-                    print(f"max_minutes: schedule fitted to {self.total_steps} steps", flush=True)
+        total = self.budget.refit(self.step, self.total_steps, validated, movable)
+        if total != self.total_steps and total > self.step and self.rank == 0:  # refitted, not expired
+            print(f"max_minutes: schedule fitted to {total} steps", flush=True)
+        self.total_steps = total
 
     def run_validation(self, log: RunLog) -> None:
         if self.rank == 0 and self.val_set is not None:

@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from colorize.models import _Upsample2x, create_model, list_models
-from training import train
+from training import build, train
 from training.config import build_config
 from training.precision import Bf16Replica, _Fp32Island, bf16_supported
 
@@ -111,7 +111,7 @@ def test_a_bf16_run_trains_resumes_and_saves_fp32(tmp_path, image_folder):
 
 
 def test_precision_bf16_on_a_cpu_without_bf16_units_trains_in_fp32(tmp_path, image_folder, monkeypatch, capsys):
-    monkeypatch.setattr(train, "bf16_supported", lambda: False)
+    monkeypatch.setattr(build, "bf16_supported", lambda: False)
     cfg = build_config(None, {"data": [str(image_folder)], "arch": "unet_resnet18", "batch_size": 2,
                               "crop_size": 32, "workers": 0, "precision": "bf16", "max_steps": 1,
                               "out": str(tmp_path)})
@@ -121,7 +121,7 @@ def test_precision_bf16_on_a_cpu_without_bf16_units_trains_in_fp32(tmp_path, ima
 
 
 def test_compile_falls_back_to_eager_without_a_compiler(monkeypatch, capsys):
-    monkeypatch.setattr(train.shutil, "which", lambda name: None)
+    monkeypatch.setattr(build.shutil, "which", lambda name: None)
     net = torch.nn.Conv2d(1, 1, 1)
-    assert train.compile_model(net, torch.device("cpu")) is net
+    assert build.compile_model(net, torch.device("cpu")) is net
     assert "no C++ compiler" in capsys.readouterr().out
