@@ -28,8 +28,8 @@ import numpy as np
 import requests
 from PIL import Image
 
-from benchmarks.load import child_pids, gunicorn
 from benchmarks.machine import print_machine, save_results
+from benchmarks.processes import child_pids, gunicorn
 from benchmarks.service import peak_rss_mib
 
 ROOT = Path(__file__).resolve().parents[1]

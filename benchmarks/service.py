@@ -30,9 +30,10 @@ from pathlib import Path
 
 import requests
 
-from benchmarks.load import Load, child_pids, gunicorn, percentiles
+from benchmarks.load import Load, percentiles
 from benchmarks.machine import print_machine, save_results
 from benchmarks.pipeline import make_photo
+from benchmarks.processes import child_pids, gunicorn
 from colorize.checkpoint import read_metadata
 from colorize.pipeline import recommended_render_size
 

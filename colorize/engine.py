@@ -7,7 +7,7 @@ OpenVINO) are chosen here, and ``load_colorizer`` returns the network ready to r
 The object it returns (colorize.runtime's ``TorchColorizer`` or ``OpenVinoColorizer``) is called like the
 model, L in and ab out, and owns its precision: bf16 arithmetic where it was chosen, and an answer with
 non-finite values computed again in fp32. It carries ``metadata``, ``device``, ``precision``, ``runtime``
-and ``channels_last``. The command line, the model service, training.evaluate and the benchmarks all load
+and ``channels_last``. The command line, the model service, evaluation.evaluate and the benchmarks all load
 their networks through it.
 
 Nothing here imports torch at import time: the model service reads ``openmp_environment`` and

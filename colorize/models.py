@@ -94,7 +94,7 @@ class ModelConfig:
     depth: int = 34  # ResNet depth, or EfficientNet-Lite's number (0, 2); unused by mobilenet_v2
     decoder_channels: tuple[int, ...] = (256, 128, 64, 32, 16)
     # A fixed factor on the predicted ab, chosen after training on held-out photos
-    # (training.calibrate): regression losses shrink colour towards grey, this restores it.
+    # (evaluation.calibrate): regression losses shrink colour towards grey, this restores it.
     chroma_gain: float = 1.0
     # Takes colour hints (colorize.hints) through a second decoder; without hints the first answers, so a
     # hint-taking checkpoint's automatic answer is the one of the model it was made from.

@@ -36,7 +36,7 @@ def _timed(timings: dict | None, key: str):
 
 def recommended_render_size(metadata: dict | None) -> int:
     """The render size a checkpoint was made for: its metadata's ``render_size`` (the scale of its
-    training photos, chosen on held-out data by training.calibrate), else DEFAULT_RENDER_SIZE."""
+    training photos, chosen on held-out data by evaluation.calibrate), else DEFAULT_RENDER_SIZE."""
     try:
         return int((metadata or {}).get("render_size") or DEFAULT_RENDER_SIZE)
     except (TypeError, ValueError):

@@ -3,7 +3,7 @@
     python -m experiments --budget tiny|small|large --out DIR
 
 Trains unet_resnet18/34/50 and unet_resnet34 with the GAN critic under the same budget (same data,
-steps, crop and seed), evaluates each with training.evaluate on the bench sets, and writes
+steps, crop and seed), evaluates each with evaluation.evaluate on the bench sets, and writes
 DIR/REPORT.md with its figures. Finished runs are skipped, so an interrupted study continues.
 """
 
@@ -70,9 +70,9 @@ def train_one(arch: str, gan: bool, budget: dict, args: argparse.Namespace, out:
 def evaluate_one(name: str, budget: dict, args: argparse.Namespace, out: Path) -> dict:
     target = out / "eval" / f"{name}.json"
     if not target.exists():
-        cmd = [sys.executable, "-m", "training.evaluate", "--checkpoint", str(out / "runs" / name / "best.safetensors"),
-               "--data", *args.bench, "--render-size", str(budget["render_size"]), "--json", str(target),
-               "--device", args.device]
+        cmd = [sys.executable, "-m", "evaluation.evaluate",
+               "--checkpoint", str(out / "runs" / name / "best.safetensors"), "--data", *args.bench,
+               "--render-size", str(budget["render_size"]), "--json", str(target), "--device", args.device]
         if budget["eval_limit"]:
             cmd += ["--limit", str(budget["eval_limit"])]
         subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)

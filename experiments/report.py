@@ -89,7 +89,7 @@ def write_report(out: Path, budget_name: str, budget: dict, results: dict, timin
     lines = [f"# Encoder depth and U-Net vs GAN ({budget_name} budget)", "",
              f"Made by `python -m experiments --budget {budget_name}`: every model trained from scratch on the "
              f"same photos with the same seed for {budget['max_steps']} steps of {budget['batch_size']} crops of "
-             f"{budget['crop_size']} px, then evaluated by `training.evaluate` at render size "
+             f"{budget['crop_size']} px, then evaluated by `evaluation.evaluate` at render size "
              f"{budget['render_size']}" + (f" on the first {budget['eval_limit']} photos of each bench set."
                                            if budget["eval_limit"] else " on every bench photo."), "",
              "## Final table (mean over the bench sets)", "",

@@ -6,7 +6,7 @@
 # logs, curves, sample grids) and benchmarks.gpu's gpu.md/gpu.json for the trained model.
 # Env: CONFIG (default training/configs/shipped.yaml); INIT, a checkpoint packed by scripts/pack_init_weights.py
 # to fine-tune from (unpacked, then --init-from); GPU_BENCH=0 skips benchmarks.gpu; SNAPSHOTS=N also exports the
-# last N validation snapshots in fp16 (snapshot_<step>.safetensors; needs snapshots: true) for training.average.
+# last N validation snapshots in fp16 (snapshot_<step>.safetensors; needs snapshots: true) for training.shipping.average.
 # Photos packed in parts (scripts.pack_training_subset --parts) are unpacked by earlier calls; pass their
 # folders as --data/--val-data.
 set -u

@@ -17,8 +17,8 @@ from PIL import Image
 
 from colorize.checkpoint import load_model
 from colorize.pipeline import colorize, recommended_render_size
+from evaluation.measure import grey_baseline, image_metrics
 from training.data import list_images
-from training.measure import grey_baseline, image_metrics
 
 
 def main(argv: list[str] | None = None) -> int:

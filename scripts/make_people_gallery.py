@@ -21,7 +21,7 @@ from PIL import Image
 from colorize import SHIPPED_CHECKPOINTS
 from colorize.checkpoint import load_model, model_name
 from colorize.pipeline import colorize, recommended_render_size
-from training.measure import grey_baseline, image_metrics, load_photo
+from evaluation.measure import grey_baseline, image_metrics, load_photo
 
 BENCH = Path("../shared/data/bench/kodak24")
 OLD = Path("../shared/data/oldphotos")

@@ -4,7 +4,7 @@
     python -m scripts.pack_training_subset --out .gpu/gpu_data --split hash --budget-mib 46 --parts 4 --zip
 
 The held-out photos of the full set (``run_split`` with --val-fraction and --split: by file-name hash, or by
-a shuffle with --seed; the split of the CPU runs and training.calibrate) go to OUT/val (the first
+a shuffle with --seed; the split of the CPU runs and evaluation.calibrate) go to OUT/val (the first
 --val-images of them), so the GPU run is validated on the same photos as the shipped model; they never go
 to OUT/train. Training photos are drawn at random from the rest, every prefix named by --last only after all
 others, none past its --cap, until the budget is full. OUT/manifest.txt lists what was packed. With --zip

@@ -102,7 +102,8 @@ class TrainConfig:
     seed: int = 0
     log_every: int = 20
     val_every: int | None = None  # steps (and at the end); without it, at the end of every epoch
-    snapshots: bool = False  # keep the weights of every validation: snapshots/step_N.safetensors (training.average)
+    # keep the weights of every validation: snapshots/step_N.safetensors (training.shipping.average)
+    snapshots: bool = False
     out: str = "runs/default"
     resume: bool = False
 

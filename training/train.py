@@ -7,7 +7,7 @@ starts from a checkpoint's weights (fine-tuning); validation runs every ``val_ev
 epoch's end.
 Outputs in --out: config.yaml, last.pt (full state for --resume), best.safetensors (+ .json),
 train_log.csv, val_log.csv, tensorboard/, samples/, loss_curve.png, and with ``snapshots: true`` the
-weights at every validation in snapshots/ (for training.average).
+weights at every validation in snapshots/ (for training.shipping.average).
 """
 
 from __future__ import annotations

@@ -13,7 +13,7 @@ from threading import Barrier
 
 import requests
 
-from benchmarks.load import child_pids
+from benchmarks.processes import child_pids
 from tests.middleware.fakes import raw_server
 from tests.model_service.images import encode
 from tests.reliability.conftest import (

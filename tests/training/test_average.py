@@ -1,4 +1,4 @@
-"""training.average (weight averaging of one run's snapshots) and the trainer's ``snapshots`` option."""
+"""training.shipping.average (weight averaging of one run's snapshots) and the trainer's ``snapshots`` option."""
 
 import pytest
 import torch
@@ -7,8 +7,9 @@ import yaml
 from colorize import lab
 from colorize.checkpoint import load_model, read_metadata
 from tests.conftest import random_colour_model
-from training import average, train
+from training import train
 from training.data import ColourImages, list_images
+from training.shipping import average
 
 
 def test_average_state_is_the_mean_of_floats_and_keeps_counters():

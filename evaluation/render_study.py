@@ -1,6 +1,6 @@
 """Which render size suits a model? Measured on held-out training photos shown at a larger scale.
 
-    python -m training.render_study --run runs/shipped --checkpoint models/colorizer.safetensors \
+    python -m evaluation.render_study --run runs/shipped --checkpoint models/colorizer.safetensors \
         --upscale 2 --render-sizes 128 192 256 --json study.json --markdown study.md
 
 The training photos are small (short side 128 px), so a network trained on them has learnt what
@@ -22,7 +22,7 @@ import numpy as np
 from colorize import metrics
 from colorize.checkpoint import load_model
 from colorize.pipeline import colorize
-from training.measure import grey_baseline, held_out_files, image_metrics, load_photo, truth_tensor
+from evaluation.measure import grey_baseline, held_out_files, image_metrics, load_photo, truth_tensor
 
 
 def study(model, files: list[Path], upscale: float, render_sizes: list[int]) -> dict:
@@ -65,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--markdown", type=Path)
     args = p.parse_args(argv)
     if args.upscale <= 0:
-        print("training.render_study: --upscale must be positive", file=sys.stderr)
+        print("evaluation.render_study: --upscale must be positive", file=sys.stderr)
         return 2
     model, _ = load_model(args.checkpoint or args.run / "best.safetensors")
     result = study(model, held_out_files(args.run, args.limit), args.upscale, args.render_sizes)

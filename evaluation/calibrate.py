@@ -1,6 +1,6 @@
 """Choose a trained model's chroma gain on held-out photos and write the checkpoint to ship.
 
-    python -m training.calibrate --run runs/shipped --out models/colorizer.safetensors
+    python -m evaluation.calibrate --run runs/shipped --out models/colorizer.safetensors
 
 L1/MSE training shrinks colour towards grey (the loss prefers a muted average to a wrong vivid
 guess). A single factor on the predicted ab restores saturation; it is chosen on the run's own
@@ -27,7 +27,7 @@ from pathlib import Path
 import torch
 
 from colorize.checkpoint import load_model, save_model
-from training.measure import held_out_files, measure, measure_photos, source_of, summarise
+from evaluation.measure import held_out_files, measure, measure_photos, source_of, summarise
 
 
 def choose_gain(rows: list[dict], gains: list[float], colour_ratio: float, per_source: bool = False,
@@ -77,13 +77,13 @@ def main(argv: list[str] | None = None) -> int:
                         "photos larger than the render size, as the service sees them (default: as they are)")
     p.add_argument("--render-size", type=int, default=128,
                    help="the render size the shipped model is served at, stored in its metadata (default: "
-                        "128, the scale of the training photos; see python -m training.render_study)")
+                        "128, the scale of the training photos; see python -m evaluation.render_study)")
     args = p.parse_args(argv)
     if args.per_source and args.source_mean:
-        print("training.calibrate: choose one of --per-source and --source-mean", file=sys.stderr)
+        print("evaluation.calibrate: choose one of --per-source and --source-mean", file=sys.stderr)
         return 2
     if args.upscale <= 0:
-        print("training.calibrate: --upscale must be positive", file=sys.stderr)
+        print("evaluation.calibrate: --upscale must be positive", file=sys.stderr)
         return 2
     model, meta = load_model(args.checkpoint or args.run / "best.safetensors")
     model.chroma_gain = 1.0  # gains are absolute: a stored gain is replaced, not multiplied

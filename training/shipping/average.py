@@ -1,9 +1,9 @@
 """Average the weights of several checkpoints of one training run (stochastic weight averaging), or of
 fine-tunings that started from one checkpoint (a weight-space interpolation, a "model soup").
 
-    python -m training.average --run runs/shipped --checkpoints runs/shipped/snapshots/step_*.safetensors \
+    python -m training.shipping.average --run runs/shipped --checkpoints runs/shipped/snapshots/step_*.safetensors \
         --out runs/shipped/average.safetensors
-    python -m training.average --run runs/lite0_cpu2 --checkpoints runs/lite0_v020.safetensors \
+    python -m training.shipping.average --run runs/lite0_cpu2 --checkpoints runs/lite0_v020.safetensors \
         runs/lite0_cpu2/best.safetensors --weights 0.5 0.5 --out runs/soup/best.safetensors
 
 Checkpoints taken along one run (``snapshots: true`` in the config keeps one per validation) lie in one
@@ -12,7 +12,7 @@ basin of the loss; their mean usually lies nearer its centre than any of them (I
 are not the mean of the statistics, so they are measured again on ``--bn-batches`` batches of the run's
 own training crops. The result is validated on the run's held-out crops exactly as ``training.train``
 validates (the same numbers as its ``val_log.csv``) and written with that in its metadata, ready for
-``python -m training.calibrate --checkpoint``.
+``python -m evaluation.calibrate --checkpoint``.
 
 Between a model and a fine-tuning of it, the interpolated weights often generalise better under a shift of
 the data than either end (Wortsman et al., 2022, "Robust fine-tuning of zero-shot models"; "Model soups"):
@@ -107,17 +107,18 @@ def main(argv: list[str] | None = None) -> int:
     try:
         loaded = [load_model(c) for c in args.checkpoints]
     except CheckpointError as exc:
-        print(f"training.average: {exc}", file=sys.stderr)
+        print(f"training.shipping.average: {exc}", file=sys.stderr)
         return 2
     names = {m.config.name for m, _ in loaded}
     if len(names) != 1:
-        print(f"training.average: the checkpoints are of different architectures: {sorted(names)}", file=sys.stderr)
+        print(f"training.shipping.average: the checkpoints are of different architectures: {sorted(names)}",
+              file=sys.stderr)
         return 2
     model, meta = loaded[0]
     try:
         model.load_state_dict(average_state([m.state_dict() for m, _ in loaded], args.weights))
     except ValueError as exc:
-        print(f"training.average: {exc}", file=sys.stderr)
+        print(f"training.shipping.average: {exc}", file=sys.stderr)
         return 2
     train_files, val_files = run_split(cfg.data, cfg.val_data, cfg.val_fraction, cfg.seed, cfg.val_split)
     crops = ColourImages(train_files, cfg.crop_size, train=True, seed=cfg.seed + 1)

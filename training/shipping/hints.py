@@ -1,7 +1,7 @@
 """Ship a trained hint decoder with the automatic model it was made from: one checkpoint that answers as
 the automatic model without hints and takes colour hints (colorize.hints).
 
-    python -m training.ship_hints --automatic models/colorizer.safetensors \
+    python -m training.shipping.hints --automatic models/colorizer.safetensors \
         --hints runs/lite0_hints/best.safetensors --out models/colorizer.safetensors
 
 The automatic checkpoint's metadata (training, metrics, calibration, render size) is kept; the hint run's
@@ -29,12 +29,12 @@ def main(argv: list[str] | None = None) -> int:
     auto, auto_meta = load_model(args.automatic)
     hinted, hint_meta = load_model(args.hints)
     if not hinted.config.hints or auto.config.hints:
-        print("training.ship_hints: --hints must take hints and --automatic must not", file=sys.stderr)
+        print("training.shipping.hints: --hints must take hints and --automatic must not", file=sys.stderr)
         return 2
     theirs = hinted.state_dict()
     moved = [k for k, v in auto.state_dict().items() if not torch.equal(v, theirs[k])]
     if moved or hinted.config.chroma_gain != auto.config.chroma_gain:
-        print(f"training.ship_hints: the automatic part differs ({moved[:3]}, chroma gain "
+        print(f"training.shipping.hints: the automatic part differs ({moved[:3]}, chroma gain "
               f"{hinted.config.chroma_gain} vs {auto.config.chroma_gain})", file=sys.stderr)
         return 2
     meta = {k: v for k, v in auto_meta.items()

@@ -6,7 +6,7 @@ from PIL import Image
 from skimage import color
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
-from training import evaluate
+from evaluation import evaluate
 
 
 @pytest.fixture(scope="module")

@@ -1,7 +1,7 @@
 """How far colour hints take a hint-taking checkpoint: PSNR and colourfulness with 0, 1, 2, 5, 10 and 20
 hints drawn from the truth, beside the grey baseline and the automatic answer (Zhang et al. 2017's curve).
 
-    python -m training.hint_eval --checkpoint models/colorizer.safetensors \
+    python -m evaluation.hint_eval --checkpoint models/colorizer.safetensors \
         --data ../shared/data/bench/* --json hints.json --markdown hints.md --plot hints.png
 
 Each photo is coloured as the service colours it (colorize.pipeline, full resolution) from its own
@@ -24,8 +24,8 @@ from tqdm import tqdm
 from colorize import metrics
 from colorize.hints import PATCH, Hint
 from colorize.pipeline import colorize, recommended_render_size, render_shape, takes_hints
+from evaluation.measure import grey_baseline, image_metrics, load_photo, truth_tensor
 from training.data import list_images
-from training.measure import grey_baseline, image_metrics, load_photo, truth_tensor
 
 COUNTS = (0, 1, 2, 5, 10, 20)
 
@@ -98,7 +98,7 @@ def markdown(result: dict, counts: tuple[int, ...]) -> str:
               f"{m['grey']['colourfulness']:.1f}, " + ", ".join(
                   f"{k} hints {m[str(k)]['colourfulness']:.1f}" for k in counts) + ".",
               "", f"PSNR in dB on 0-255 RGB; in brackets, against the automatic answer. Render size "
-                  f"{result['render_size']}, fp32, hints drawn from the truth (training.hint_eval), "
+                  f"{result['render_size']}, fp32, hints drawn from the truth (evaluation.hint_eval), "
                   + ("spread past the network's answer (colorize.hints.spread_hints)." if result.get("spread", True)
                      else "the network's answer alone (--no-spread).")]
     return "\n".join(lines) + "\n"
@@ -147,10 +147,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         model = load_colorizer(args.checkpoint)
     except CheckpointError as exc:
-        print(f"training.hint_eval: {exc}", file=sys.stderr)
+        print(f"evaluation.hint_eval: {exc}", file=sys.stderr)
         return 2
     if not takes_hints(model):
-        print(f"training.hint_eval: {args.checkpoint} does not take colour hints", file=sys.stderr)
+        print(f"evaluation.hint_eval: {args.checkpoint} does not take colour hints", file=sys.stderr)
         return 2
     counts = tuple(sorted(set(args.counts)))
     render_size = args.render_size or recommended_render_size(model.metadata)

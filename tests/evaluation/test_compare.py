@@ -1,4 +1,4 @@
-"""training.compare: several runs measured per source on the same held-out photos."""
+"""evaluation.compare: several runs measured per source on the same held-out photos."""
 
 import json
 import shutil
@@ -6,8 +6,8 @@ import shutil
 import pytest
 import yaml
 
+from evaluation import compare
 from tests.conftest import natural_image
-from training import compare
 
 
 def make_runs(tmp_path, tiny_checkpoint, seeds=(0, 0)):

@@ -1,11 +1,11 @@
-"""training.measure and training.data.open_rgb: photos opened upright, as every measuring tool opens them."""
+"""evaluation.measure and training.data.open_rgb: photos opened upright, as every measuring tool opens them."""
 
 import numpy as np
 from PIL import Image
 
+from evaluation.measure import load_photo, truth_tensor
 from tests.conftest import natural_image
 from training.data import open_rgb
-from training.measure import load_photo, truth_tensor
 
 
 def test_a_photo_is_opened_upright_as_rgb(tmp_path):

@@ -1,6 +1,6 @@
 """How a model does on each source of a run's held-out photos, beside the grey baseline.
 
-    python -m training.source_report --run runs/shipped --checkpoint models/colorizer.safetensors \
+    python -m evaluation.source_report --run runs/shipped --checkpoint models/colorizer.safetensors \
         --json models/eval/heldout_sources.json --markdown models/eval/heldout_sources.md
 
 The training folder mixes sources of very different size (21,500 Intel scene photos against a few
@@ -9,7 +9,7 @@ kind of photo. This groups the held-out photos by source (the file-name prefix b
 ``_``: ``intelscene_000057.jpg`` -> ``intelscene``) and reports per source, for each chroma gain, the PSNR
 over the grey baseline and the colourfulness as a fraction of the truth's; then the mean over all
 photos and the mean over sources (each source counted once). Gains are absolute: the checkpoint's own
-stored gain is replaced by each one in turn. Photos are measured as ``training.calibrate`` measures
+stored gain is replaced by each one in turn. Photos are measured as ``evaluation.calibrate`` measures
 them (whole photo, network at ``--render-size``, colour up-sampled).
 """
 
@@ -20,7 +20,7 @@ from collections import defaultdict
 from pathlib import Path
 
 from colorize.checkpoint import load_model
-from training.measure import held_out_files, measure_photos, source_of, summarise, write_report
+from evaluation.measure import held_out_files, measure_photos, source_of, summarise, write_report
 
 
 def report(rows: list[dict], gains: list[float]) -> dict:

@@ -1,6 +1,6 @@
 """The evaluation table, in the style of the paper's Table 1 (NTIRE 2019 colorization, track 1).
 
-Our rows are measured by training.evaluate on the given sets, each beside the grey baseline (ab = 0)
+Our rows are measured by evaluation.evaluate on the given sets, each beside the grey baseline (ab = 0)
 computed on the same images with the same code. The NTIRE 2019 teams are listed as reference only:
 their figures were measured on the challenge's own DIV2K test images, not on these sets.
 """

@@ -1,6 +1,6 @@
 """Evaluate a checkpoint (and the grey baseline) on image folders, as the service would colorize them.
 
-    python -m training.evaluate --checkpoint models/colorizer.safetensors \
+    python -m evaluation.evaluate --checkpoint models/colorizer.safetensors \
         --data ../shared/data/bench/* --json eval.json --markdown eval.md
 
 Each photo's ground truth is given to colorize.pipeline.colorize at full resolution (a colour input is
@@ -19,9 +19,9 @@ from tqdm import tqdm
 
 from colorize import metrics
 from colorize.pipeline import colorize, recommended_render_size
+from evaluation.measure import grey_baseline, image_metrics, load_photo, truth_tensor, write_report
+from evaluation.paper_table import markdown_table
 from training.data import list_images
-from training.measure import grey_baseline, image_metrics, load_photo, truth_tensor, write_report
-from training.ntire import markdown_table
 
 METRICS = ("mse", "psnr", "ssim", "colourfulness")
 
@@ -67,7 +67,7 @@ def get_args_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = get_args_parser().parse_args(argv)
     if not args.grey_baseline_only and args.checkpoint is None:
-        print("training.evaluate: give --checkpoint, or --grey-baseline-only", file=sys.stderr)
+        print("evaluation.evaluate: give --checkpoint, or --grey-baseline-only", file=sys.stderr)
         return 2
     model, meta = None, None
     if not args.grey_baseline_only:
@@ -77,12 +77,12 @@ def main(argv: list[str] | None = None) -> int:
         try:
             model = load_colorizer(args.checkpoint, device=args.device, precision=args.precision)
         except (CheckpointError, EngineError) as exc:
-            print(f"training.evaluate: {exc}", file=sys.stderr)
+            print(f"evaluation.evaluate: {exc}", file=sys.stderr)
             return 2
         meta = model.metadata
     missing = [str(d) for d in args.data if not d.is_dir()]
     if missing:
-        print(f"training.evaluate: not a folder: {', '.join(missing)}", file=sys.stderr)
+        print(f"evaluation.evaluate: not a folder: {', '.join(missing)}", file=sys.stderr)
         return 2
     args.render_size = args.render_size or recommended_render_size(meta)
     result = {"sets": {}, "checkpoint": meta, "render_size": args.render_size, "precision": args.precision}

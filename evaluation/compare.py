@@ -1,10 +1,10 @@
 """Compare training runs on the same held-out photos, per source: the encoder study.
 
-    python -m training.compare --runs runs/compare/* --out models/eval/encoders
+    python -m evaluation.compare --runs runs/compare/* --out models/eval/encoders
 
 Every run must hold out the same photos (same data, val_split, val_fraction and seed); each run's
 best.safetensors is measured on all of them at its raw output (gain 1.0) and at the gains given, as
-training.source_report measures one model. Writes compare.json, compare.md and compare.png to --out.
+evaluation.source_report measures one model. Writes compare.json, compare.md and compare.png to --out.
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ from pathlib import Path
 import yaml
 
 from colorize.checkpoint import load_model
-from training.measure import held_out_files, measure_photos
-from training.source_report import report
+from evaluation.measure import held_out_files, measure_photos
+from evaluation.source_report import report
 
 SPLIT_KEYS = ("data", "val_data", "val_split", "val_fraction", "seed")
 
@@ -39,7 +39,7 @@ def run_facts(run: Path) -> dict:
 def compare(runs: list[Path], gains: list[float], render_size: int, limit: int) -> dict:
     splits = {tuple(str(yaml.safe_load((r / "config.yaml").read_text()).get(k)) for k in SPLIT_KEYS) for r in runs}
     if len(splits) != 1:
-        raise SystemExit("training.compare: the runs hold out different photos (data, val_split, val_fraction "
+        raise SystemExit("evaluation.compare: the runs hold out different photos (data, val_split, val_fraction "
                          "or seed differ); they cannot be compared")
     files = held_out_files(runs[0], limit)
     out = {"render_size": render_size, "gains": gains, "n_photos": len(files), "runs": []}
@@ -115,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     runs = [r for r in args.runs if (r / "best.safetensors").is_file()]
     if not runs:
-        raise SystemExit("training.compare: no run folder with best.safetensors given")
+        raise SystemExit("evaluation.compare: no run folder with best.safetensors given")
     result = compare(runs, args.gains, args.render_size, args.limit)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "compare.json").write_text(json.dumps(result, indent=2) + "\n")

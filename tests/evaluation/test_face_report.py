@@ -1,4 +1,4 @@
-"""training.face_report: held-out faces by the dataset's own groups, with the colour shift on the face."""
+"""evaluation.face_report: held-out faces by the dataset's own groups, with the colour shift on the face."""
 
 import json
 
@@ -6,8 +6,8 @@ import numpy as np
 import torch
 import yaml
 
+from evaluation import face_report
 from tests.conftest import natural_image
-from training import face_report
 
 
 def _faces_run(tmp_path, races=(0, 0, 1, 1, 2, 0)):

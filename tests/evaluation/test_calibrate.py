@@ -1,11 +1,11 @@
-"""training.calibrate and training.render_study on a small run folder (random weights, tiny photos)."""
+"""evaluation.calibrate and evaluation.render_study on a small run folder (random weights, tiny photos)."""
 
 import json
 
 import yaml
 
 from colorize.checkpoint import load_model, read_metadata
-from training import calibrate, render_study
+from evaluation import calibrate, render_study
 
 
 def make_run(tmp_path, image_folder):
@@ -64,7 +64,7 @@ def test_render_study_measures_each_size_beside_the_grey_baseline(tmp_path, imag
 
 
 def test_source_report_groups_held_out_photos_by_name_prefix(tmp_path, tiny_checkpoint, capsys):
-    from training import source_report
+    from evaluation import source_report
 
     run = make_two_source_run(tmp_path)
     out = tmp_path / "sources.json"

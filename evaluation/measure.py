@@ -1,4 +1,4 @@
-"""What training.evaluate, calibrate, source_report and render_study (and scripts/make_*gallery) measure
+"""What evaluation.evaluate, calibrate, source_report and render_study (and scripts/make_*gallery) measure
 with: a photo opened upright, per-image metrics against the truth, the grey baseline, a run's held-out
 photos, and the PSNR / SSIM / colourfulness table over chroma gains.
 

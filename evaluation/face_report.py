@@ -1,6 +1,6 @@
 """Held-out faces by the dataset's own skin-tone groups: does a model wash some faces with a colour?
 
-    python -m training.face_report --run runs/lite0_main --checkpoints models/colorizer.safetensors \
+    python -m evaluation.face_report --run runs/lite0_main --checkpoints models/colorizer.safetensors \
         models/unet_resnet34.safetensors --markdown models/eval/faces.md
 
 A face coloured red or green can score well enough on average and still be the worst thing a colorizer
@@ -25,7 +25,7 @@ import torch
 from colorize import lab, metrics
 from colorize.checkpoint import CheckpointError, load_model, model_name
 from colorize.pipeline import join_lightness_ab, lightness_at_render_size, lightness_of, predict_ab
-from training.measure import held_out_files, image_metrics, load_photo, truth_tensor, write_report
+from evaluation.measure import held_out_files, image_metrics, load_photo, truth_tensor, write_report
 
 GROUPS = {0: "White", 1: "Black", 2: "Asian", 3: "Indian", 4: "Others"}
 
@@ -108,19 +108,19 @@ def main(argv: list[str] | None = None) -> int:
     files = held_out_files(args.run, args.limit)
     manifest = args.manifest or Path(files[0].parent if files else ".") / "manifest.csv"
     if not manifest.is_file():
-        print(f"training.face_report: no manifest at {manifest} (--manifest)", file=sys.stderr)
+        print(f"evaluation.face_report: no manifest at {manifest} (--manifest)", file=sys.stderr)
         return 2
     groups = utk_groups(manifest)
     faces = [f for f in files if f.name in groups]
     if not faces:
-        print("training.face_report: none of the held-out photos is a UTKFace photo", file=sys.stderr)
+        print("evaluation.face_report: none of the held-out photos is a UTKFace photo", file=sys.stderr)
         return 2
     results = {}
     for path in args.checkpoints:
         try:
             model, meta = load_model(path)
         except CheckpointError as exc:
-            print(f"training.face_report: {exc}", file=sys.stderr)
+            print(f"evaluation.face_report: {exc}", file=sys.stderr)
             return 2
         model.eval()
         label = f"{model_name(meta)} ({path.name})"
