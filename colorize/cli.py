@@ -39,6 +39,9 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("--hints", type=Path, metavar="FILE",
                    help='colour hints from a JSON file: [{"x": 120, "y": 340, "color": "#3355aa"}, ...] '
                         "(the page's and the API's format); with several photos each gets the same hints")
+    p.add_argument("--vividness", type=float, metavar="V",
+                   help="for a model with a colour distribution: 0 (the mean of the likely colours, muted) to 1 "
+                        "(the most vivid); default: the model's own")
     p.add_argument("--jobs", type=int, default=1, metavar="N",
                    help="photos coloured at once, on threads sharing the model and the cores (default: 1)")
     p.add_argument("--overwrite", action="store_true",
@@ -124,9 +127,10 @@ def predict(args: argparse.Namespace) -> int:
     from colorize import SHIPPED_CHECKPOINTS
     from colorize.batch import ItemFailed, plan, run, select_shard, shard_from_env
     from colorize.checkpoint import CheckpointError, find_checkpoint
+    from colorize.distribution import VividnessError, temperature_of
     from colorize.engine import EngineError, load_colorizer
     from colorize.hints import HintError
-    from colorize.pipeline import colorize_upright, recommended_render_size, takes_hints
+    from colorize.pipeline import colorize_upright, recommended_render_size, takes_hints, takes_vividness
 
     try:
         hints = _read_hints(args)
@@ -136,6 +140,12 @@ def predict(args: argparse.Namespace) -> int:
     if args.render_size is not None and not 16 <= args.render_size <= 2048:
         print(f"colorize: --render-size must be between 16 and 2048, got {args.render_size}", file=sys.stderr)
         return 2
+    if args.vividness is not None:
+        try:
+            temperature_of(args.vividness)
+        except VividnessError as exc:
+            print(f"colorize: --vividness: {exc}", file=sys.stderr)
+            return 2
     if args.jobs < 1:
         print(f"colorize: --jobs must be at least 1, got {args.jobs}", file=sys.stderr)
         return 2
@@ -165,11 +175,16 @@ def predict(args: argparse.Namespace) -> int:
         print(f"colorize: {path} does not take colour hints (its metadata says so); use a model that does, "
               "e.g. the default checkpoint", file=sys.stderr)
         return 2
+    if args.vividness is not None and not takes_vividness(model):
+        print(f"colorize: {path} has no colour distribution, so --vividness does not apply to it",
+              file=sys.stderr)
+        return 2
     progress = _Progress(len(mine))
     try:
         def colorize(pixels, depth):
             try:
-                return colorize_upright(pixels, model, render_size, depth=depth, hints=hints)
+                return colorize_upright(pixels, model, render_size, depth=depth, hints=hints,
+                                        vividness=args.vividness)
             except HintError as exc:  # a ValueError: batch would call the photo unreadable
                 raise ItemFailed(str(exc)) from exc
 

@@ -131,6 +131,16 @@ def _patch(centre: tuple[int, int], patch: int) -> tuple[slice, slice]:
     return slice(max(cy - r, 0), cy + r + 1), slice(max(cx - r, 0), cx + r + 1)
 
 
+def pooled_hints(hints: torch.Tensor, stride: int) -> torch.Tensor:
+    """The hint map at 1/stride: each cell's mean hint ab and whether it holds any hint (N, 3, H/s, W/s)."""
+    if stride == 1:
+        return hints
+    mask = F.avg_pool2d(hints[:, 2:], stride)
+    ab = F.avg_pool2d(hints[:, :2] * hints[:, 2:], stride) / mask.clamp_min(1e-6)
+    present = (mask > 0).to(hints.dtype)
+    return torch.cat((ab * present, present), 1)
+
+
 def hint_map(hints: list[Hint], photo_size: tuple[int, int], shape: tuple[int, int],
              patch: int = PATCH) -> torch.Tensor:
     """The network's hint input (1, 3, h, w) at the render ``shape`` (h, w) for a photo of ``photo_size``

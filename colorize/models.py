@@ -3,9 +3,9 @@ list_models.
 
 The encoder (colorize.encoders: a ResNet, MobileNetV2 or EfficientNet-Lite) gives five taps at strides
 2 ... 32. The decoder up-samples (bilinear, never transposed convolution) and joins each encoder tap by
-concatenation. The model
-takes L in LAB units [0, 100] and returns ab in LAB units, bounded by tanh: the normalisation is
-inside the model, so a checkpoint carries it.
+concatenation. The model takes L in LAB units [0, 100] and returns ab in LAB units, bounded by tanh (or, with
+a distribution head, the annealed mean over ab bins: colorize.distribution); the normalisation is inside
+the model, so a checkpoint carries it.
 
 A model is built from a ``ModelConfig`` (which encoder, its depth, the decoder's widths, the chroma gain);
 the model keeps it as ``model.config`` and colorize.checkpoint stores its fields beside the weights, so a
@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from colorize import lab
+from colorize.distribution import ClassHead, VividnessError
 from colorize.encoders import (
     RESNET_DEPTHS,
     PretrainedWeightsUnavailable,
@@ -30,6 +31,7 @@ from colorize.encoders import (
     efficientnet_lite_encoder,
     mobilenet_v2_encoder,
 )
+from colorize.hints import pooled_hints
 
 __all__ = ["PretrainedWeightsUnavailable", "ModelConfig", "UNetColorizer", "create_model", "list_models",
            "DEFAULT_MODEL", "with_hints"]
@@ -99,11 +101,15 @@ class ModelConfig:
     # Takes colour hints (colorize.hints) through a second decoder; without hints the first answers, so a
     # hint-taking checkpoint's automatic answer is the one of the model it was made from.
     hints: bool = False
+    colour_bins: int = 0  # > 0: the answer is a distribution over that many ab bins (colorize.distribution)
+    vividness: float = 0.0  # its served default, chosen on held-out photos (0: the distribution's mean)
 
     def __post_init__(self):
         object.__setattr__(self, "decoder_channels", tuple(int(c) for c in self.decoder_channels))
         object.__setattr__(self, "chroma_gain", float(self.chroma_gain))
         object.__setattr__(self, "hints", bool(self.hints))
+        object.__setattr__(self, "colour_bins", int(self.colour_bins))
+        object.__setattr__(self, "vividness", float(self.vividness))
         if len(self.decoder_channels) != 5:
             raise ValueError("decoder_channels needs 5 entries")
         if self.encoder not in _ENCODERS:
@@ -127,40 +133,25 @@ class ModelConfig:
         """The checkpoint's ``architecture`` entry: the name, and every other field under "config"."""
         fields = dataclasses.asdict(self)
         name = fields.pop("name")
+        if not fields["colour_bins"]:  # a regression model's entry stays as it was before distributions
+            del fields["colour_bins"], fields["vividness"]
         return {"name": name, "config": {k: list(v) if isinstance(v, tuple) else v for k, v in fields.items()}}
 
 
 def _decoder(c: tuple[int, ...], d: tuple[int, ...], last_skip: int) -> nn.ModuleList:
-    return nn.ModuleList([
-        DecoderBlock(c[4], c[3], d[0]),
-        DecoderBlock(d[0], c[2], d[1]),
-        DecoderBlock(d[1], c[1], d[2]),
-        DecoderBlock(d[2], c[0], d[3]),
-        DecoderBlock(d[3], last_skip, d[4]),  # full resolution: the L input itself is the last skip
-    ])
-
-
-def _pooled_hints(hints: torch.Tensor, stride: int) -> torch.Tensor:
-    """The hint map at 1/stride: each cell's mean hint ab and whether it holds any hint (N, 3, H/s, W/s)."""
-    if stride == 1:
-        return hints
-    mask = F.avg_pool2d(hints[:, 2:], stride)
-    ab = F.avg_pool2d(hints[:, :2] * hints[:, 2:], stride) / mask.clamp_min(1e-6)
-    present = (mask > 0).to(hints.dtype)
-    return torch.cat((ab * present, present), 1)
+    ins, skips = (c[4], *d[:4]), (c[3], c[2], c[1], c[0], last_skip)  # the last skip: the L input itself
+    return nn.ModuleList(DecoderBlock(cin, skip, cout) for cin, skip, cout in zip(ins, skips, d, strict=True))
 
 
 class UNetColorizer(nn.Module):
     """L (N,1,H,W) in [0,100] -> ab (N,2,H,W) in LAB units, for any H, W.
 
     With ``config.hints`` it also takes colour hints (colorize.hints.hint_map: normalised ab and a mask,
-    (N,3,H,W)), as Zhang et al. 2017 do: a second decoder, made from the first (``init_hint_decoder``),
-    reads the same encoder taps, each with the hints pooled to its resolution added through a 1x1
-    convolution, and the hint map itself beside L at full resolution. Those hint weights start at zero, so
-    the new decoder starts as the automatic one. Without hints (none given, or an empty mask) the automatic
-    decoder answers. Such a model trains only its hint decoder: the encoder and the automatic decoder stay
-    frozen. A part whose parameters are all frozen stays in eval mode when the model trains.
-    """
+    (N,3,H,W)), as Zhang et al. 2017 do: a second decoder, made from the first (``init_hint_decoder``), reads
+    the same encoder taps, each plus the hints pooled to its resolution through a 1x1 convolution (weights
+    starting at zero: it starts as the automatic decoder), and the hint map beside L. Without hints the
+    automatic decoder answers. Such a model trains only its hint decoder; a part whose parameters are all
+    frozen stays in eval mode when the model trains."""
 
     def __init__(self, config: ModelConfig | None = None, pretrained: str | None = None):
         super().__init__()
@@ -173,6 +164,8 @@ class UNetColorizer(nn.Module):
         # Start at the grey baseline (ab = 0) rather than at random colours.
         nn.init.zeros_(self.head.weight)
         nn.init.zeros_(self.head.bias)
+        if self.config.colour_bins:
+            self.class_head = ClassHead(d[4], self.config.colour_bins)
         if self.config.hints:
             self.hint_blocks = _decoder(c, d, 1 + 3)
             self.hint_head = nn.Conv2d(d[4], 2, 1)
@@ -209,45 +202,53 @@ class UNetColorizer(nn.Module):
     STRIDE = 32  # the encoder halves five times
 
     @property
-    def chroma_gain(self) -> float:
-        """The config's chroma gain (the factor on the predicted ab)."""
+    def chroma_gain(self) -> float:  # the config's: the factor on the predicted ab
         return self.config.chroma_gain
 
     @chroma_gain.setter
     def chroma_gain(self, gain: float) -> None:
         self.config = dataclasses.replace(self.config, chroma_gain=gain)
 
-    def forward(self, lightness: torch.Tensor, hints: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(self, lightness: torch.Tensor, hints: torch.Tensor | None = None, vividness: float | None = None,
+                logits: bool = False) -> torch.Tensor:
         """``hints``: the hint map (N,3,H,W) for a hint-taking model (ValueError for one that takes none);
-        None or an empty mask gives the automatic answer."""
+        None or an empty mask gives the automatic answer. With a distribution head, ``vividness`` (default: the
+        config's) sets how it is decoded, and ``logits`` returns the head's logits at half resolution
+        (H and W multiples of STRIDE)."""
         h, w = lightness.shape[-2:]
         if hints is not None and not self.config.hints:
             raise ValueError(f"model {self.config.name} does not take colour hints")
+        if vividness is not None and not self.config.colour_bins:
+            raise VividnessError(f"model {self.config.name} has no colour distribution: vividness does not apply")
         given = hints[:, 2].flatten(1).any(1) if hints is not None else None
         if given is None or not bool(given.any()):
-            return self.forward_padded(pad_to_multiple(lightness, self.STRIDE))[..., :h, :w]
+            out = self.forward_padded(pad_to_multiple(lightness, self.STRIDE))
+            if logits or not self.config.colour_bins:
+                return out if logits else out[..., :h, :w]
+            chosen = self.config.vividness if vividness is None else vividness
+            return self.class_head.decode(out, chosen, (2 * out.shape[-2], 2 * out.shape[-1]))[..., :h, :w]
         if not bool(given.all()):  # a batch that mixes both: each image through its own decoder
-            out = self.forward(lightness)
+            out = self.forward(lightness, vividness=vividness)
             out[given] = self.forward(lightness[given], hints[given]).to(out.dtype)
             return out
         padded = F.pad(hints, (0, (-w) % self.STRIDE, 0, (-h) % self.STRIDE))  # no hints in the padding
         return self.forward_hints(pad_to_multiple(lightness, self.STRIDE), padded.to(lightness.dtype))[..., :h, :w]
 
     def forward_padded(self, lightness: torch.Tensor) -> torch.Tensor:
-        """forward() for H and W that are multiples of STRIDE: no shape-dependent branch, so it can be
-        exported to another runtime (colorize.runtime) with dynamic height and width."""
+        """forward() for H and W multiples of STRIDE (a distribution head's logits): no shape-dependent branch,
+        so it exports to another runtime (colorize.runtime) with dynamic height and width."""
         x = lab.normalize_l(lightness)
         feats = self.encoder(lightness)
         y = feats[4]
         for block, skip in zip(self.blocks, [feats[3], feats[2], feats[1], feats[0], x], strict=True):
             y = block(y, skip)
-        return self._ab(self.head(y))
+        return self.class_head(y) if self.config.colour_bins else self._ab(self.head(y))
 
     def forward_hints(self, lightness: torch.Tensor, hints: torch.Tensor) -> torch.Tensor:
         """forward_padded() through the hint decoder, with the hint map (N,3,H,W) of the same padded size."""
         x = lab.normalize_l(lightness)
         feats = self.encoder(lightness)
-        feats = [f + conv(_pooled_hints(hints, 2 ** (i + 1)))
+        feats = [f + conv(pooled_hints(hints, 2 ** (i + 1)))
                  for i, (f, conv) in enumerate(zip(feats, self.hint_inputs, strict=True))]
         y = feats[4]
         skips = [feats[3], feats[2], feats[1], feats[0], torch.cat((x, hints), 1)]

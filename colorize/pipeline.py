@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from PIL import Image, ImageOps
 
 from colorize import lab
+from colorize.distribution import VividnessError, temperature_of
 from colorize.hints import Hint, HintsUnsupported, check_inside, hint_map, spread_hints
 
 DEFAULT_RENDER_SIZE = 256  # for a checkpoint that does not name its own (metadata "render_size")
@@ -153,34 +154,43 @@ def takes_hints(model: torch.nn.Module) -> bool:
     return bool(getattr(getattr(model, "config", None), "hints", False))
 
 
-def predict_ab(model: torch.nn.Module, lightness: torch.Tensor, hints: torch.Tensor | None = None) -> torch.Tensor:
+def takes_vividness(model: torch.nn.Module) -> bool:
+    """Whether a model (or a colorizer) answers with a colour distribution, whose vividness can be chosen."""
+    return bool(getattr(getattr(model, "config", None), "colour_bins", 0))
+
+
+def predict_ab(model: torch.nn.Module, lightness: torch.Tensor, hints: torch.Tensor | None = None,
+               vividness: float | None = None) -> torch.Tensor:
     """Run the network on L (N, 1, h, w) and return ab (N, 2, h, w) float32 on the CPU; ``hints``: the hint
-    map (colorize.hints.hint_map) for a model that takes hints.
+    map (colorize.hints.hint_map) for a model that takes hints; ``vividness``: for a model with a colour
+    distribution (colorize.distribution), from 0 (its mean) to 1 (the most vivid); None: the model's own.
 
     ``model``: a colorizer from colorize.engine (load_colorizer), which runs in its own precision and
     runtime, or a bare model, run as it is (fp32) on its device."""
     first = next(model.parameters(), None)
     device = first.device if first is not None else torch.device("cpu")
     inputs = [lightness.to(device)] + ([hints.to(device)] if hints is not None else [])
+    options = {"vividness": vividness} if vividness is not None else {}
     with torch.inference_mode():
-        return model(*inputs).float().cpu()
+        return model(*inputs, **options).float().cpu()
 
 
 def colorize(image: Image.Image, model: torch.nn.Module, render_size: int = DEFAULT_RENDER_SIZE,
-             timings: dict | None = None, hints: list[Hint] | None = None, spread: bool = True) -> Image.Image:
+             timings: dict | None = None, hints: list[Hint] | None = None, spread: bool = True,
+             vividness: float | None = None) -> Image.Image:
     """Colorize a PIL image of any size and mode, as opened: its EXIF orientation is applied first; returns
     RGB (or RGBA) at the upright input's resolution.
 
     ``model``: as for ``predict_ab``; its precision is its own (colorize.engine)."""
     with _timed(timings, "preprocess_ms"):
         image = ImageOps.exif_transpose(image)
-    return colorize_upright(image, model, render_size, timings, hints=hints, spread=spread)
+    return colorize_upright(image, model, render_size, timings, hints=hints, spread=spread, vividness=vividness)
 
 
 def colorize_upright(image: Image.Image | np.ndarray, model: torch.nn.Module,
                      render_size: int = DEFAULT_RENDER_SIZE, timings: dict | None = None,
                      depth: int = 8, hints: list[Hint] | None = None,
-                     spread: bool = True) -> Image.Image | np.ndarray:
+                     spread: bool = True, vividness: float | None = None) -> Image.Image | np.ndarray:
     """``colorize`` for an image whose EXIF orientation has been applied already (the model service's
     model_service.decode does it, with its handling of unreadable EXIF): the pixels are taken as they are.
 
@@ -190,10 +200,15 @@ def colorize_upright(image: Image.Image | np.ndarray, model: torch.nn.Module,
     ``hints``: colour hints in the upright photo's pixels (colorize.hints.parse_hints); HintsUnsupported
     for a model that takes none, HintError for a point outside the photo. ``spread`` carries each hint's
     colour past where the network took it (colorize.hints.spread_hints); False gives the network's answer
-    alone."""
+    alone. ``vividness``: as for ``predict_ab`` (VividnessError outside [0, 1] or for a model without a
+    colour distribution); with hints the hint decoder answers, and vividness does not change it."""
+    name = getattr(getattr(model, "config", None), "name", "this model")
     if hints and not takes_hints(model):
-        name = getattr(getattr(model, "config", None), "name", "this model")
         raise HintsUnsupported(f"{name} does not take colour hints")
+    if vividness is not None:
+        temperature_of(vividness)  # its range, before any work
+        if not takes_vividness(model):
+            raise VividnessError(f"{name} has no colour distribution: vividness does not apply to it")
     with _timed(timings, "preprocess_ms"):
         alpha = None
         if isinstance(image, Image.Image):
@@ -206,7 +221,7 @@ def colorize_upright(image: Image.Image | np.ndarray, model: torch.nn.Module,
             check_inside(hints, width, height)
             hint_input = hint_map(hints, (width, height), tuple(small.shape[-2:]))
     with _timed(timings, "network_ms"):
-        ab_small = predict_ab(model, small, hint_input)
+        ab_small = predict_ab(model, small, hint_input, None if hint_input is not None else vividness)
     if hints and spread:
         with _timed(timings, "spread_ms"):
             ab_small = spread_hints(ab_small, small, hints, (width, height))

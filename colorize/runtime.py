@@ -55,16 +55,18 @@ class TorchColorizer(nn.Module):
     def config(self):
         return getattr(self.model, "config", None)
 
-    def forward(self, lightness: torch.Tensor, hints: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(self, lightness: torch.Tensor, hints: torch.Tensor | None = None,
+                vividness: float | None = None) -> torch.Tensor:
         device = torch.device(self.device)
         inputs = [lightness.to(device)] + ([hints.to(device)] if hints is not None else [])
+        options = {"vividness": vividness} if vividness is not None else {}
         with torch.inference_mode():
             if self.precision == "bf16":
                 with torch.autocast(device_type=device.type, dtype=torch.bfloat16):
-                    ab = self.model(*inputs).float()
+                    ab = self.model(*inputs, **options).float()
                 if torch.isfinite(ab).all():
                     return ab.cpu()
-            ab = self.model(*inputs).float()
+            ab = self.model(*inputs, **options).float()
         return ab.cpu()
 
 
@@ -196,8 +198,8 @@ class OpenVinoColorizer(nn.Module):
         """How far PyTorch's own bf16 autocast lands from its fp32 answer on the probe (mean, largest), in the
         network's units: how much bf16 arithmetic alone moves this model's answer for this shape."""
         with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):
-            got = self._reference(probe).float()
-        diff = self._gap(got, want)
+            got = self._reference.forward_padded(probe).float()
+        diff = self._gap(self._as_ab(got), self._as_ab(want))
         return diff.mean().item(), diff.max().item()
 
     def _agrees(self, compiled, shape: tuple[int, ...], precision: str = "fp32") -> bool:
@@ -210,7 +212,7 @@ class OpenVinoColorizer(nn.Module):
         PyTorch's, and a broken kernel (OpenVINO 2026.4's thin shapes) is off by far more than rounding."""
         probe = self._probe(shape)
         want = self._reference_ab(probe)
-        diff = self._gap(self._infer(compiled, probe), want)
+        diff = self._gap(self._as_ab(self._infer(compiled, probe)), self._as_ab(want))
         mean_limit, max_limit = 0.25, 5.0
         if precision == "bf16":
             pt_mean, pt_max = self._bf16_rounding(probe, want)
@@ -253,18 +255,31 @@ class OpenVinoColorizer(nn.Module):
             return self._reference(lightness, hints)
 
     def _reference_ab(self, x: torch.Tensor) -> torch.Tensor:
-        """PyTorch in fp32, also when called inside a caller's bf16 autocast."""
+        """PyTorch in fp32 (also inside a caller's bf16 autocast), as the exported network answers: ab, or a
+        distribution head's logits."""
         with torch.inference_mode(), torch.autocast("cpu", enabled=False):
-            return self._reference(x)
+            return self._reference.forward_padded(x)
 
-    def forward(self, lightness: torch.Tensor, hints: torch.Tensor | None = None) -> torch.Tensor:
+    def _as_ab(self, out: torch.Tensor, vividness: float = 0.0) -> torch.Tensor:
+        """The network's answer for a padded input as ab: a distribution head's logits decoded (colorize.
+        distribution), a regression head's answer as it is."""
+        if not getattr(self.config, "colour_bins", 0):
+            return out
+        size = (out.shape[-2] * 2, out.shape[-1] * 2)
+        return self._reference.class_head.decode(out.float(), vividness, size)
+
+    def forward(self, lightness: torch.Tensor, hints: torch.Tensor | None = None,
+                vividness: float | None = None) -> torch.Tensor:
         if hints is not None and bool(hints[:, 2].any()):
             # The hint decoder runs in PyTorch, fp32: a hint request is an interactive second pass on one
             # photo, and one exported network per decoder would double the compile cache.
             return self._reference_hints(lightness.float(), hints.float())
         h, w = lightness.shape[-2:]
         x = pad_to_multiple(lightness.float(), self.stride).contiguous()
+        if vividness is not None and not getattr(self.config, "colour_bins", 0):
+            return self._reference(lightness, vividness=vividness)  # its VividnessError
         ab = self._run(self.precision, x)
         if self.precision != "fp32" and not torch.isfinite(ab).all():
             ab = self._run("fp32", x)
-        return ab[..., :h, :w]
+        chosen = self.config.vividness if vividness is None and self.config.colour_bins else vividness
+        return self._as_ab(ab, chosen or 0.0)[..., :h, :w]

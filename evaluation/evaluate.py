@@ -26,9 +26,9 @@ from training.data import list_images
 METRICS = ("mse", "psnr", "ssim", "colourfulness")
 
 
-def evaluate_folder(folder: Path, model, render_size: int, limit: int | None) -> dict:
+def evaluate_folder(folder: Path, model, render_size: int, limit: int | None, vividness: float | None = None) -> dict:
     """``model``: a colorizer (colorize.engine.load_colorizer; its precision is its own), or None for the
-    grey baseline alone."""
+    grey baseline alone. ``vividness``: for a model with a colour distribution; None: its own."""
     files = list_images([folder])[:limit]
     sums = {"model": dict.fromkeys(METRICS, 0.0), "grey": dict.fromkeys(METRICS, 0.0),
             "truth": {"colourfulness": 0.0}}
@@ -39,7 +39,7 @@ def evaluate_folder(folder: Path, model, render_size: int, limit: int | None) ->
             sums["grey"][k] += v
         sums["truth"]["colourfulness"] += metrics.colourfulness(truth).item()
         if model is not None:
-            pred = np.asarray(colorize(truth_img, model, render_size=render_size))
+            pred = np.asarray(colorize(truth_img, model, render_size=render_size, vividness=vividness))
             for k, v in image_metrics(pred, truth).items():
                 sums["model"][k] += v
     n = len(files)
@@ -58,6 +58,8 @@ def get_args_parser() -> argparse.ArgumentParser:
     p.add_argument("--precision", choices=("fp32", "bf16"), default="fp32")
     p.add_argument("--device", default="auto")
     p.add_argument("--limit", type=int, help="at most this many images per set")
+    p.add_argument("--vividness", type=float,
+                   help="for a model with a colour distribution: 0 (its mean) to 1; default: the model's own")
     p.add_argument("--json", type=Path, help="write the results as JSON")
     p.add_argument("--markdown", type=Path, help="write the NTIRE-style table as Markdown")
     p.add_argument("--grey-baseline-only", action="store_true", help="no checkpoint: the grey baseline only")
@@ -85,9 +87,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"evaluation.evaluate: not a folder: {', '.join(missing)}", file=sys.stderr)
         return 2
     args.render_size = args.render_size or recommended_render_size(meta)
-    result = {"sets": {}, "checkpoint": meta, "render_size": args.render_size, "precision": args.precision}
+    result = {"sets": {}, "checkpoint": meta, "render_size": args.render_size, "precision": args.precision,
+              "vividness": args.vividness}
     for folder in args.data:
-        result["sets"][folder.name] = evaluate_folder(folder, model, args.render_size, args.limit)
+        result["sets"][folder.name] = evaluate_folder(folder, model, args.render_size, args.limit, args.vividness)
     table = markdown_table(result)
     write_report(args.json, result, args.markdown, table)
     print(table)

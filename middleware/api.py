@@ -18,6 +18,7 @@ from middleware.uploads import (
     parse_hints,
     parse_model,
     parse_options,
+    parse_vividness,
     read_upload,
 )
 
@@ -31,7 +32,8 @@ def colorize() -> Response:
 
     ``model`` (form field or query parameter) picks one of the model service's models; an unknown name is the
     service's 400, passed on with the list of names. ``hints``: a JSON list of {"x", "y", "color": "#rrggbb"}
-    in the photo's own pixels, for a model that takes colour hints."""
+    in the photo's own pixels, for a model that takes colour hints. ``vividness``: 0 ... 1, for a model with a
+    colour distribution."""
     if request.mimetype.startswith(RAW_MEDIA_TYPES):
         upload = _raw_upload()
         options = request.args
@@ -44,7 +46,8 @@ def colorize() -> Response:
                           "form with the file field 'image', or the image itself as the body (image/*).")
     render_size, output_format = parse_options(options)
     result = current_client().colorize(upload.data, upload.content_type, render_size, output_format,
-                                       parse_model(options), stream=True, hints=parse_hints(options))
+                                       parse_model(options), stream=True, hints=parse_hints(options),
+                                       vividness=parse_vividness(options))
     response = Response(result.chunks, mimetype=result.content_type)
     if result.length:
         response.headers["Content-Length"] = result.length

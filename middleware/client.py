@@ -17,7 +17,7 @@ import requests
 from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
 
 # The model service's answer headers about the photo: its bit depth, a multi-page TIFF's page count and page.
-PASSED_HEADERS = ("X-Bit-Depth", "X-Source-Pages", "X-Page", "X-Hints")
+PASSED_HEADERS = ("X-Bit-Depth", "X-Source-Pages", "X-Page", "X-Hints", "X-Vividness")
 RETRY_AFTER = "5"  # seconds, when the service is unreachable or did not say (a restart takes a few)
 # The upload page's model list changes only when the service restarts with other settings: ask it again
 # after this many seconds. A failed ask is remembered for less, so that the page does not wait for an
@@ -105,13 +105,15 @@ class ModelServiceClient:
 
     def colorize(self, image: bytes, content_type: str, render_size: int | None = None,
                  output_format: str | None = None, model: str | None = None,
-                 stream: bool = False, hints: str | None = None) -> ColorizedImage:
+                 stream: bool = False, hints: str | None = None, vividness: str | None = None) -> ColorizedImage:
         """Send one image; return the colorized image (same size) or raise a ModelServiceError.
 
         ``model``: a name from ``GET /v1/models``; None: the service's default. ``stream``: the answer's bytes
         are not read here but passed on as they arrive (``chunks``, ``length``): a 50 MP scan's answer is
-        300 MB, which a web worker should not hold. ``hints``: colour hints as JSON text, passed on as they are."""
-        options = (("render_size", render_size), ("format", output_format), ("model", model), ("hints", hints))
+        300 MB, which a web worker should not hold. ``hints``: colour hints as JSON text, passed on as they are;
+        ``vividness``: for a model with a colour distribution, "0" ... "1"."""
+        options = (("render_size", render_size), ("format", output_format), ("model", model), ("hints", hints),
+                   ("vividness", vividness))
         params = {k: v for k, v in options if v}
         response = self._request("POST", "/v1/colorize", params=params, data=image,
                                  headers={"Content-Type": content_type}, stream=stream)

@@ -129,6 +129,22 @@ def parse_hints(values: MultiDict) -> str | None:
     return compact
 
 
+def parse_vividness(values: MultiDict) -> str | None:
+    """``vividness``: a number from 0 (the colour distribution's mean) to 1 (the most vivid), passed on as it
+    is (the model service says whether the model takes it); empty or absent: None, the model's own."""
+    raw = (values.get("vividness") or "").strip()
+    if not raw:
+        return None
+    try:
+        value = float(raw)
+    except ValueError:
+        value = float("nan")
+    if not 0 <= value <= 1:  # NaN included
+        raise UploadError(400, "invalid_vividness", f"vividness must be a number from 0 (the distribution's "
+                                                    f"mean) to 1 (the most vivid), got {raw[:40]!r}")
+    return f"{value:g}"
+
+
 def extension_for(content_type: str) -> str:
     """The file extension for an image MIME type the model service answered with."""
     return next((ext for mime, ext in FORMATS.values() if mime == content_type.split(";")[0]), "png")

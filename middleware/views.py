@@ -34,12 +34,14 @@ def _page_context() -> dict:
         info = current_client().models()
         models, default_model = model_choices(info)
         hint_models = [str(e["name"]) for e in model_entries(info) if e.get("hints") is True and e.get("name")]
+        vivid_models = {str(e["name"]): float(e["vividness"]) for e in model_entries(info)
+                        if isinstance(e.get("vividness"), (int, float)) and e.get("name")}
     except ModelServiceError:
-        models, default_model, hint_models = [], None, []
+        models, default_model, hint_models, vivid_models = [], None, [], {}
     chosen = request.form.get("model")
     return {"render_sizes": RENDER_SIZES, "max_bytes": current_app.config["MAX_CONTENT_LENGTH"],
             "max_files": current_app.config["MAX_FILES_PER_FORM"], "models": models,
-            "hint_models": hint_models, "default_model": default_model,
+            "hint_models": hint_models, "vividness_models": vivid_models, "default_model": default_model,
             "chosen_model": chosen if chosen in models else default_model}
 
 

@@ -12,6 +12,7 @@ from PIL import Image
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from colorize import __version__, photoio
+from colorize.distribution import VividnessError, temperature_of
 from colorize.hints import Hint, HintsUnsupported, parse_hints
 from model_service import openapi
 from model_service.config import RENDER_SIZE_MAX, RENDER_SIZE_MIN
@@ -126,6 +127,25 @@ def _hints(predictor: Predictor) -> list[Hint]:
     return hints
 
 
+def _vividness(predictor: Predictor) -> float | None:
+    """The ``vividness`` field: from 0 (the colour distribution's mean) to 1 (its most vivid), for a model with
+    a colour distribution; absent or empty: the model's own."""
+    raw = _param("vividness")
+    if raw is None or raw == "":
+        return None
+    try:
+        value = float(raw)
+        temperature_of(value)
+    except (ValueError, VividnessError):
+        raise ApiError(400, "invalid_vividness", f"vividness must be a number from 0 (the distribution's mean) "
+                                                 f"to 1 (the most vivid), got {raw!r}") from None
+    if not predictor.takes_vividness:
+        raise ApiError(400, "vividness_unsupported",
+                       f"model {predictor.name!r} has no colour distribution, so vividness does not apply; "
+                       f"models that take it: {', '.join(_models().vividness_models()) or 'none loaded'}")
+    return value
+
+
 def _output_format() -> str:
     """png, jpeg, webp, tiff or auto (the default: decided by the upload's format once it is opened)."""
     raw = _param("format") or "auto"
@@ -151,6 +171,7 @@ def colorize_image() -> Response:
     render_size = _render_size(predictor)
     output_format = _output_format()
     hints = _hints(predictor)
+    vividness = _vividness(predictor)
     probe = open_image(data, current_app.config["MAX_PIXELS"])  # 400/415/422 before queueing
     if output_format == "auto":
         output_format = AUTO_FORMATS.get(probe.format, "png")
@@ -163,7 +184,7 @@ def colorize_image() -> Response:
             del data, probe  # the compressed bytes are not needed any more: a large scan's memory counts
             decoded = time.perf_counter()
             depth = meta.depth if output_format in photoio.SIXTEEN_BIT_FORMATS else 8  # JPEG, WebP: 8-bit
-            result, stages = predictor.colorize(image, render_size, depth=depth, hints=hints)
+            result, stages = predictor.colorize(image, render_size, depth=depth, hints=hints, vividness=vividness)
             del image
     except Busy as exc:
         _metrics().rejections.labels(exc.reason).inc()
@@ -189,6 +210,8 @@ def colorize_image() -> Response:
     response.headers["X-Bit-Depth"] = str(depth)
     if hints:
         response.headers["X-Hints"] = str(len(hints))
+    if predictor.takes_vividness:  # the vividness that answered (the model's own when none was asked)
+        response.headers["X-Vividness"] = f"{predictor.vividness if vividness is None else vividness:g}"
     if meta.pages > 1:  # a multi-page TIFF: its first page was coloured
         response.headers["X-Source-Pages"] = str(meta.pages)
         response.headers["X-Page"] = "1"

@@ -49,6 +49,13 @@ def document(config: Mapping[str, Any], model_names: list[str], default_model: s
                             "[{\"x\": 120, \"y\": 340, \"color\": \"#3355aa\"}]. A bad hint is a 400 "
                             "invalid_hints that says which (from 0) and why; hints for a model that takes "
                             "none, a 400 hints_unsupported"}
+    vividness = {"type": "number", "minimum": 0, "maximum": 1,
+                 "description": "for a model with a colour distribution (GET /v1/models: \"vividness\" is a "
+                                "number, its default): 0 answers the distribution's mean (T = 1), 1 its most "
+                                "vivid (T = 0.2), 0.6 Zhang et al.'s T = 0.38. Outside [0, 1] or not a number: "
+                                "a 400 invalid_vividness; for a model without a distribution, a 400 "
+                                "vividness_unsupported. With hints the hint decoder answers and vividness does "
+                                "not change it"}
     not_ready = _error("The model is not ready (warming up) or every inference slot is taken and the "
                        "queue is full or the wait timed out.", ["not_ready", "busy"], retry_after=True)
     accepted = ", ".join(ALLOWED_FORMATS)
@@ -69,6 +76,7 @@ def document(config: Mapping[str, Any], model_names: list[str], default_model: s
             {"name": "format", "in": "query", "schema": fmt},
             {"name": "model", "in": "query", "schema": model},
             {"name": "hints", "in": "query", "schema": hints},
+            {"name": "vividness", "in": "query", "schema": vividness},
         ],
         "requestBody": {"required": True, "content": {
             "image/*": {"schema": {"type": "string", "format": "binary"}},
@@ -77,7 +85,7 @@ def document(config: Mapping[str, Any], model_names: list[str], default_model: s
                 "type": "object", "required": ["image"],
                 "properties": {"image": {"type": "string", "format": "binary"},
                                "render_size": render_size, "format": fmt, "model": model,
-                               "hints": hints},
+                               "hints": hints, "vividness": vividness},
                 "description": "query parameters take precedence over these form fields"}},
         }},
         "responses": {
@@ -98,6 +106,9 @@ def document(config: Mapping[str, Any], model_names: list[str], default_model: s
                                "description": "a multi-page TIFF only: the page colorized (1, the first)"},
                     "X-Hints": {"schema": {"type": "integer"},
                                 "description": "with hints only: how many were used"},
+                    "X-Vividness": {"schema": {"type": "number"},
+                                    "description": "a model with a colour distribution only: the vividness "
+                                                   "it answered with"},
                     "Server-Timing": {"schema": {"type": "string"},
                                       "description": "ms in queue, decode, preprocess, network, "
                                                      "spread (with hints), postprocess, encode"},
@@ -109,7 +120,7 @@ def document(config: Mapping[str, Any], model_names: list[str], default_model: s
                           "broken or truncated), or a bad parameter.",
                           ["missing_image", "too_many_images", "empty_image", "corrupt_image",
                            "invalid_render_size", "invalid_format", "unknown_model", "invalid_hints",
-                           "hints_unsupported"]),
+                           "hints_unsupported", "invalid_vividness", "vividness_unsupported"]),
             "413": _error(f"The request body is larger than {max_bytes} bytes.", ["payload_too_large"]),
             "415": _error("The Content-Type is not image/*, application/octet-stream or multipart/form-data, "
                           f"or the bytes are not an image in an accepted format ({accepted}), or a TIFF "
@@ -161,6 +172,9 @@ def document(config: Mapping[str, Any], model_names: list[str], default_model: s
         "Model": {"type": "object", "required": ["name", "version", "architecture", "default"], "properties": {
             "name": {"type": "string"}, "version": {"type": "string"}, "default": {"type": "boolean"},
             "hints": {"type": "boolean", "description": "whether it takes colour hints"},
+            "vividness": {"type": ["number", "null"],
+                          "description": "a model with a colour distribution: the vividness it answers with by "
+                                         "default (it takes the vividness parameter); null: it has none"},
             "architecture": {"type": "object"},
             "training": {"type": "object"}, "metrics": {"type": "object"}, "metadata": {"type": "object"},
             "serving": {"type": "object"}}},

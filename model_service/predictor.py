@@ -18,7 +18,7 @@ from PIL import Image
 
 from colorize.checkpoint import CheckpointError, model_name
 from colorize.engine import CompileFailed, EngineError, load_colorizer
-from colorize.pipeline import colorize_upright, recommended_render_size, takes_hints
+from colorize.pipeline import colorize_upright, recommended_render_size, takes_hints, takes_vividness
 from model_service.gate import InferenceGate
 
 log = logging.getLogger(__name__)
@@ -120,13 +120,25 @@ class Predictor:
     def takes_hints(self) -> bool:
         return takes_hints(self.model)
 
+    @property
+    def takes_vividness(self) -> bool:
+        return takes_vividness(self.model)
+
+    @property
+    def vividness(self) -> float | None:
+        """The vividness this model answers with when a request names none (None: it has no distribution)."""
+        return float(self.model.config.vividness) if self.takes_vividness else None
+
     def colorize(self, image: Image.Image | np.ndarray, render_size: int, depth: int = 8,
-                 hints: list | None = None) -> tuple[Image.Image | np.ndarray, dict[str, float]]:
+                 hints: list | None = None, vividness: float | None = None
+                 ) -> tuple[Image.Image | np.ndarray, dict[str, float]]:
         """Colorize an image from model_service.decode (its EXIF orientation applied there); returns the result
         (a uint16 array for ``depth`` 16) and its timings in ms (call inside ``slot()``). ``hints``: colour
-        hints (colorize.hints) in the upright photo's pixels."""
+        hints (colorize.hints) in the upright photo's pixels; ``vividness``: for a model with a colour
+        distribution (colorize.distribution), None for its own."""
         timings: dict[str, float] = {}
-        result = colorize_upright(image, self.model, render_size, timings=timings, depth=depth, hints=hints)
+        result = colorize_upright(image, self.model, render_size, timings=timings, depth=depth, hints=hints,
+                                  vividness=vividness)
         return result, timings
 
     def describe(self) -> dict[str, Any]:
@@ -137,6 +149,7 @@ class Predictor:
             "version": self.version,
             "architecture": meta.get("architecture"),
             "hints": self.takes_hints,
+            "vividness": self.vividness,
             "training": meta.get("training", {}),
             "metrics": meta.get("metrics", {}),
             "colorize_version": meta.get("colorize_version"),

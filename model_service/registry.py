@@ -98,6 +98,10 @@ class ModelRegistry:
         """The names of the models that take colour hints."""
         return [name for name, p in self.predictors.items() if p.takes_hints]
 
+    def vividness_models(self) -> list[str]:
+        """The names of the models with a colour distribution (they take ``vividness``)."""
+        return [name for name, p in self.predictors.items() if p.takes_vividness]
+
     @property
     def ready(self) -> bool:
         return all(p.ready for p in self.predictors.values())

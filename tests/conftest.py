@@ -51,6 +51,37 @@ def second_checkpoint(tmp_path_factory) -> str:
     return str(path)
 
 
+VIVID_MODEL = "tiny-vivid"  # vivid_checkpoint's name: a model with a colour distribution
+
+
+def random_distribution_model(seed: int = 0, vividness: float = 0.5):
+    """A random-weight model with a distribution head over the sRGB ab bins (colorize.distribution): its
+    logits vary with the photo, so vividness changes its answer."""
+    from colorize.distribution import gamut_bins
+    from colorize.models import create_model
+
+    centres = torch.from_numpy(gamut_bins())
+    torch.manual_seed(seed)
+    model = create_model("unet_resnet18", colour_bins=len(centres), vividness=vividness)
+    with torch.no_grad():
+        model.class_head.centres.copy_(centres)
+        model.class_head.log_weights.copy_(centres.norm(dim=1) / 40)  # a rebalancing tilt towards vivid bins
+        for p in model.class_head.parameters():
+            p.normal_(0.0, 0.5)
+    return model.eval()
+
+
+@pytest.fixture(scope="session")
+def vivid_checkpoint(tmp_path_factory) -> str:
+    """A random-weight distribution model (served vividness 0.5), named VIVID_MODEL."""
+    from colorize.checkpoint import save_model
+
+    path = tmp_path_factory.mktemp("ckpt") / "tiny-vivid.safetensors"
+    save_model(random_distribution_model(), path, {"model_name": VIVID_MODEL, "training": {"data": "none"}},
+               dtype=torch.float16)
+    return str(path)
+
+
 def natural_image(height: int = 96, width: int = 128, seed: int = 0) -> Image.Image:
     """A smooth, photo-like colour image: gradients, a disc and noise."""
     rng = np.random.default_rng(seed)

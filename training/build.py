@@ -3,15 +3,18 @@ with a frozen encoder), compiled or not, its optimiser and schedule, and the opt
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import shutil
 from collections.abc import Callable
+from pathlib import Path
 
 import torch
 from torch.nn.parallel import DistributedDataParallel
 
 from colorize.checkpoint import load_model
 from colorize.engine import resolve_device
-from colorize.models import create_model, with_hints
+from colorize.models import UNetColorizer, create_model, with_hints
 from training.config import ConfigError, TrainConfig
 from training.critic import PatchCritic
 from training.precision import Bf16Replica, bf16_supported
@@ -52,10 +55,18 @@ def compile_model(net: torch.nn.Module, device: torch.device) -> torch.nn.Module
     return torch.compile(net)
 
 
-def build_model(cfg: TrainConfig) -> torch.nn.Module:
-    """The network the config names, on the CPU: fresh, or with ``init_from``'s weights (fine-tuning)."""
+def build_model(cfg: TrainConfig, device: torch.device | None = None) -> torch.nn.Module:
+    """The network the config names, on ``device`` in its memory format: fresh, or with ``init_from``'s weights
+    (fine-tuning), or grown a distribution head (``prior``)."""
+    model = _model_from_config(cfg).to(device or "cpu")
+    return model.to(memory_format=torch.channels_last) if cfg.channels_last else model
+
+
+def _model_from_config(cfg: TrainConfig) -> torch.nn.Module:
     if cfg.hints and not cfg.init_from:
         raise ConfigError("hints: true trains only the hint decoder: init_from must name a trained model")
+    if cfg.prior:
+        return distribution_model(cfg)
     model = create_model(cfg.arch, pretrained=cfg.pretrained, hints=cfg.hints)
     if cfg.init_from:
         start, meta = load_model(cfg.init_from)
@@ -73,6 +84,35 @@ def build_model(cfg: TrainConfig) -> torch.nn.Module:
         model.encoder.requires_grad_(False)
         model.train()  # frozen parts in eval mode: their BatchNorm statistics stay put
     return model
+
+
+def read_prior(path: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """The bin centres (Q, 2) and class-rebalancing weights (Q,) of a prior (scripts.make_ab_prior)."""
+    prior = json.loads(Path(path).read_text())
+    return torch.tensor(prior["centres"]), torch.tensor(prior["weights"])
+
+
+def distribution_model(cfg: TrainConfig) -> torch.nn.Module:
+    """init_from's model with a distribution head over the prior's bins. The decoder and the new head train;
+    the encoder, the regression head and a hint decoder (which reads the same encoder taps) stay as they were."""
+    start, meta = load_model(cfg.init_from)
+    if meta["architecture"]["name"] != cfg.arch:
+        raise ConfigError(f"init_from: {cfg.init_from} holds {meta['architecture']['name']}, not {cfg.arch}")
+    centres, _ = read_prior(cfg.prior)
+    model = UNetColorizer(dataclasses.replace(start.config, colour_bins=len(centres)))
+    missing, unexpected = model.load_state_dict(start.state_dict(), strict=False)
+    if unexpected or any(not k.startswith("class_head.") for k in missing):
+        raise ConfigError(f"init_from: {cfg.init_from} does not fit {cfg.arch}: {unexpected or missing}")
+    with torch.no_grad():  # the head starts at the prior: its logits' bias is the prior's log
+        model.class_head.centres.copy_(centres)
+        model.class_head.log_weights.copy_(read_prior(cfg.prior)[1].log())  # divided out when decoding
+        last = model.class_head.conv[-1]
+        last.weight.mul_(0.1)
+        last.bias.copy_(torch.tensor(json.loads(Path(cfg.prior).read_text())["prior"]).clamp_min(1e-6).log())
+    model.requires_grad_(False)
+    for part in (model.blocks, model.class_head):
+        part.requires_grad_(True)
+    return model.train()
 
 
 def build_net(model: torch.nn.Module, cfg: TrainConfig, precision: str, device: torch.device,

@@ -37,7 +37,7 @@ def get_args_parser() -> argparse.ArgumentParser:
     p.add_argument("--lr", type=float)
     p.add_argument("--out", help="run folder")
     p.add_argument("--device", help="auto, cpu, cuda")
-    p.add_argument("--precision", help="auto, fp32, bf16, bf16-autocast")
+    p.add_argument("--precision", help="auto (on a CPU: the fastest, timed), fp32, bf16, bf16-autocast")
     p.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=None,
                    help="channels_last memory format for the model and its input")
     p.add_argument("--compile", action=argparse.BooleanOptionalAction, default=None, help="torch.compile the model")
@@ -87,14 +87,19 @@ class TrainConfig:
     # train the decoder only: the encoder's weights and BatchNorm statistics stay as init_from (or the
     # pretrained weights) left them, so a hint decoder that reads the same encoder taps stays valid
     freeze_encoder: bool = False
+    # grow a distribution head over ab bins (colorize.distribution, Zhang et al. 2016) on init_from's model,
+    # trained by cross-entropy weighted by this prior's class-rebalancing weights (scripts.make_ab_prior);
+    # the encoder, the regression head and any hint decoder stay as init_from left them
+    prior: str | None = None
     gan: bool = False
     gan_pretrain_steps: int = 0  # generator steps with reconstruction only, before the critic joins
     gan_recon_weight: float = 100.0
     critic_lr: float = 2e-4
     device: str = "auto"
-    # auto | fp32 | bf16 | bf16-autocast. auto: bf16 on CUDA, fp32 on a CPU. bf16 on CUDA is autocast; on a
-    # CPU with bf16 units (AMX) a bf16 replica of the model with fp32 master weights (training.precision),
-    # the fastest CPU setting measured (benchmarks/RESULTS.md, training throughput); without them, fp32
+    # auto | fp32 | bf16 | bf16-autocast. auto: bf16 on CUDA; on a CPU a few steps of each candidate (fp32
+    # and the bf16 replica, channels_last on and off) are timed and the fastest trains (precision.json).
+    # bf16 on CUDA is autocast; on a CPU with bf16 units a bf16 replica of the model with fp32 master weights
+    # (training.precision); without them, fp32
     precision: str = "auto"
     channels_last: bool = False
     compile: bool = False
@@ -132,6 +137,10 @@ class TrainConfig:
             raise ConfigError("crop_size and val_crop_size must be at least 32")
         if self.ssim_weight < 0:
             raise ConfigError("ssim_weight must be >= 0")
+        if self.prior and not self.init_from:
+            raise ConfigError("prior: a distribution head grows on a trained model: init_from must name one")
+        if self.prior and self.crop_size % 32:
+            raise ConfigError("prior: crop_size must be a multiple of 32 (the head's logits match the crop)")
         if self.freeze_encoder and not (self.init_from or self.pretrained):
             raise ConfigError("freeze_encoder: the encoder must come trained, from init_from or pretrained")
         return self

@@ -10,6 +10,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from colorize.distribution import soft_encode
 from colorize.metrics import ssim
 
 
@@ -32,3 +33,14 @@ def adversarial_loss(logits: torch.Tensor, real: bool) -> torch.Tensor:
     """Binary cross-entropy of PatchGAN logits against all-real or all-fake labels."""
     target = torch.ones_like(logits) if real else torch.zeros_like(logits)
     return F.binary_cross_entropy_with_logits(logits.float(), target)
+
+
+def distribution_loss(logits: torch.Tensor, ab: torch.Tensor, centres: torch.Tensor,
+                      weights: torch.Tensor) -> torch.Tensor:
+    """Zhang et al. 2016's loss: cross-entropy of the head's logits (N, Q, H/2, W/2) against the soft-encoded
+    truth (ab in LAB units (N, 2, H, W), averaged to half resolution), each pixel weighted by the rebalancing
+    weight of its nearest bin."""
+    index, soft = soft_encode(F.avg_pool2d(ab.float(), 2), centres)
+    log_p = torch.log_softmax(logits.float(), dim=1).gather(1, index)
+    per_pixel = -(soft * log_p).sum(1)
+    return (per_pixel * weights[index[:, 0]]).mean()

@@ -15,11 +15,15 @@ only the fp32 master.
 from __future__ import annotations
 
 import copy
+import dataclasses
+import json
+import time
+from pathlib import Path
 
 import torch
 from torch import nn
 
-from colorize.engine import BF16_CPU_FLAGS, cpu_flags
+from colorize.engine import BF16_CPU_FLAGS, cpu_flags, resolve_device
 
 _LOW_PRECISION = (nn.Conv1d, nn.Conv2d, nn.Linear)
 
@@ -111,3 +115,43 @@ class Bf16Replica:
             m.grad = buf
         for r in self._replica:
             r.grad = None
+
+
+def timed_precision(cfg, make_trainer, warm: int = 2, timed: int = 4):
+    """``cfg`` with the fastest precision on this machine where it asks for ``auto`` on a CPU: a few training
+    steps of each candidate (fp32, and the bf16 replica where the CPU has bf16 units; channels_last on and
+    off) are timed on synthetic crops and the fastest is kept, since "faster" precision can be slower on a
+    CPU without AMX. What was measured is printed and written to the run's folder as precision.json."""
+    if cfg.precision != "auto" or resolve_device(cfg.device) != "cpu":
+        return cfg
+    candidates = [(p, cl) for p in ("fp32", "bf16") if p == "fp32" or bf16_supported() for cl in (False, True)]
+    batch = torch.randint(0, 256, (cfg.batch_size, 3, cfg.crop_size, cfg.crop_size), dtype=torch.uint8,
+                          generator=torch.Generator().manual_seed(0))
+    rows = []
+    for precision, channels_last in candidates:
+        trainer = make_trainer(dataclasses.replace(cfg, precision=precision, channels_last=channels_last,
+                                                   compile=False), data=False)
+        for _ in range(warm):
+            trainer.train_step(batch)
+        start = time.perf_counter()
+        for _ in range(timed):
+            trainer.train_step(batch)
+        rate = timed * cfg.batch_size / (time.perf_counter() - start)
+        rows.append({"precision": precision, "channels_last": channels_last, "images_per_s": round(rate, 2)})
+        print(f"precision auto: {precision}{' + channels_last' if channels_last else ''}: {rate:.1f} images/s",
+              flush=True)
+        del trainer
+    best = max(rows, key=lambda r: r["images_per_s"])
+    print(f"precision auto: training in {best['precision']}, channels_last {best['channels_last']}", flush=True)
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "precision.json").write_text(json.dumps({"chosen": best, "measured": rows, "cpu": cpu_model()},
+                                                   indent=1) + "\n")
+    return dataclasses.replace(cfg, precision=best["precision"], channels_last=best["channels_last"])
+
+
+def cpu_model() -> str:
+    for line in Path("/proc/cpuinfo").read_text().splitlines() if Path("/proc/cpuinfo").exists() else []:
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return "unknown"

@@ -28,11 +28,12 @@ from tqdm import tqdm
 from colorize import lab
 from colorize.checkpoint import CheckpointError, save_model
 from colorize.hints import hint_counts, sample_hints
-from training.build import build_model, build_net, build_optimizers, choose_device, choose_precision
+from training.build import build_model, build_net, build_optimizers, choose_device, choose_precision, read_prior
 from training.config import ConfigError, TrainConfig, build_config, get_args_parser, save_config
 from training.critic import critic_step
 from training.data import run_data
-from training.losses import reconstruction_loss
+from training.losses import distribution_loss, reconstruction_loss
+from training.precision import timed_precision
 from training.processes import clear_stop, distributed, ignore_stop_signals, interrupt, stop_asked, stop_workers
 from training.reporting import RunLog, plot_curves
 from training.schedule import UNFITTED, TimeBudget
@@ -63,9 +64,8 @@ class Trainer:
         if cfg.max_minutes and not cfg.max_steps:
             self.total_steps = UNFITTED  # until TimeBudget.fit has measured the rate (warm-up only until then)
 
-        self.model = build_model(cfg).to(self.device)
-        if cfg.channels_last:
-            self.model = self.model.to(memory_format=torch.channels_last)
+        self.model = build_model(cfg, self.device)
+        self.prior = [t.to(self.device) for t in read_prior(cfg.prior)] if cfg.prior else None
         self.replica, self.net = build_net(self.model, cfg, self.precision, self.device, self.world)
         self.opt, self.sched, self.critic, self.opt_c = build_optimizers(cfg, self.model, self.device,
                                                                          lambda: self.total_steps)
@@ -127,7 +127,11 @@ class Trainer:
         if self.replica:
             inputs = [self.replica.input(x) for x in inputs]
         with self.autocast():
-            pred = lab.normalize_ab(self.net(*inputs))
+            out = self.net(*inputs, logits=True) if self.prior else lab.normalize_ab(self.net(*inputs))
+        if self.prior:  # a distribution head: Zhang et al.'s rebalanced cross-entropy alone
+            loss = distribution_loss(out, labs[:, 1:], *self.prior)
+            return self.backward_and_step(loss, {"loss": loss.item(), "d_loss": ""})
+        pred = out
         recon = reconstruction_loss(pred, target, self.phase(), cfg.ssim_weight)
         row = {"loss": recon.item(), "d_loss": ""}
         loss = recon
@@ -136,6 +140,9 @@ class Trainer:
                                         self.autocast)
             loss = g_adv + cfg.gan_recon_weight * recon
             row["d_loss"] = d_loss
+        return self.backward_and_step(loss, row)
+
+    def backward_and_step(self, loss: torch.Tensor, row: dict) -> dict:
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
         if self.replica:
@@ -146,8 +153,8 @@ class Trainer:
         self.sched.step()
         return row
 
-    def _bar_total(self) -> int | None:
-        return None if self.total_steps == UNFITTED else self.total_steps  # no made-up ETA before the fit
+    def _bar_total(self) -> int | None:  # no made-up ETA before the fit
+        return None if self.total_steps == UNFITTED else self.total_steps
 
     def keep_to_budget(self, validated: bool) -> None:
         """With ``max_minutes``: refit the schedule's length at this invocation's steps 16, 32, 64, ... and
@@ -272,7 +279,7 @@ def main(argv: list[str] | None = None) -> int:
         clear_stop()
         for stop in (signal.SIGINT, signal.SIGTERM):  # Ctrl-C, kill -> save last.pt, then stop
             signal.signal(stop, interrupt)
-        Trainer(cfg).fit()
+        Trainer(timed_precision(cfg, Trainer)).fit()
     except (ConfigError, FileNotFoundError, CheckpointError) as exc:
         print(f"training.train: {exc}")
         return 2

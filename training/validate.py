@@ -27,7 +27,10 @@ def validate(model: torch.nn.Module, dataset, device: torch.device, cfg, phase: 
     grid = None
     loader = DataLoader(dataset, batch_size=cfg.batch_size, num_workers=min(cfg.workers, 2))
     config = getattr(model, "config", None)
-    n_hints = getattr(cfg, "val_hints", 0) if getattr(config, "hints", False) else 0
+    # a run that trains hints measures them; one that trains the automatic answer (a distribution head on a
+    # hint-taking model) measures that
+    trains_hints = getattr(cfg, "hints", False) and getattr(config, "hints", False)
+    n_hints = getattr(cfg, "val_hints", 0) if trains_hints else 0
     generator = torch.Generator().manual_seed(0)
     for batch in loader:
         rgb = batch.to(device).float() / 255.0

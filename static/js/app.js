@@ -21,6 +21,8 @@
   const apiUrl = form.dataset.api;
   // The models that take colour hints (their result cards get "Fix colours").
   const hintModels = (form.dataset.hintModels || "").split(",").filter(Boolean);
+  // The models with a colour distribution, each with its default vividness (their result cards get a slider).
+  const vividModels = JSON.parse(form.dataset.vividnessModels || "{}");
   const maxBytes = Number(form.dataset.maxBytes);
   // One limit for the whole page: the cards and the queue share the service's slots.
   const slots = { free: MAX_PARALLEL, waiting: [] };
@@ -89,6 +91,7 @@
     });
     card.retry.addEventListener("click", () => enqueue(card));
     ColorizeHints.attach(card, (hints) => recolour(card, hints));
+    ColorizeVivid.attach(card, (vividness) => recolour(card, [], vividness));
     return card;
   }
 
@@ -146,6 +149,7 @@
       body.append("format", options.format);
       if (options.model) body.append("model", options.model);
       if (hints && hints.length) body.append("hints", JSON.stringify(hints));
+      if (options.vividness) body.append("vividness", options.vividness);
       const xhr = new XMLHttpRequest();
       const abort = () => xhr.abort();
       if (signal) signal.addEventListener("abort", abort, { once: true });
@@ -170,6 +174,7 @@
           model: xhr.getResponseHeader("X-Model-Name") || "",
           ms: Number(xhr.getResponseHeader("X-Inference-Time-Ms")),
           hints: Number(xhr.getResponseHeader("X-Hints")) || 0,
+          vividness: xhr.getResponseHeader("X-Vividness") || "",
         });
       });
       xhr.addEventListener("abort", () => settle(reject, failure("Cancelled.", true, true)));
@@ -223,17 +228,23 @@
     setState(card, "done", `${size} · colorized${result.model ? ` by ${result.model}` : ""}${took}${points}`);
     card.compare.title = "Drag to compare";
     card.hints.ready(hintModels.includes(result.model));
+    card.vivid.ready(result.model in vividModels ? result.vividness : "", result.hints);
   }
 
-  /** The card's photo sent again with its colour points; the card keeps its old result until the new one comes. */
-  async function recolour(card, hints) {
-    card.hints.busy(true, "Colouring with your points…");
+  /** The card's photo sent again with its colour points, or at another vividness; the card keeps its old
+   *  result until the new one comes. */
+  async function recolour(card, hints, vividness = "") {
+    card.hints.busy(true, vividness ? `Colouring at vividness ${Number(vividness).toFixed(2)}…` : "Colouring with your points…");
     try {
-      const result = await send(card.file, { hints, options: { ...card.options, model: card.el.dataset.model } });
+      const options = { ...card.options, model: card.el.dataset.model, vividness };
+      const result = await send(card.file, { hints, options });
       await show(card, result);
-      card.hints.busy(false, `Coloured again with ${hints.length} point${hints.length === 1 ? "" : "s"}.`);
+      card.hints.busy(false, vividness ? "" : `Coloured again with ${hints.length} point${hints.length === 1 ? "" : "s"}.`);
     } catch (error) {
       card.hints.busy(false, error.message);
+      if (vividness) setState(card, "done", error.message);
+    } finally {
+      if (vividness) card.vivid.done();
     }
   }
 

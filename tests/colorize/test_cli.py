@@ -264,3 +264,27 @@ def test_hints_for_a_model_without_them_are_refused(tmp_path, tiny_checkpoint, c
     code = predict(tmp_path / "a.png", "--out", tmp_path / "out", "--checkpoint", tiny_checkpoint,
                    "--hint", "1,1,#ffffff")
     assert code == 2 and "does not take colour hints" in capsys.readouterr().err
+
+
+def test_vividness_makes_the_answer_more_colourful(tmp_path, vivid_checkpoint):
+    src = tmp_path / "in"
+    src.mkdir()
+    natural_image(48, 64, seed=6).convert("L").save(src / "p.png")
+    chroma = {}
+    for v in ("0", "1"):
+        assert predict(src, "--out", tmp_path / v, "--checkpoint", vivid_checkpoint, "--vividness", v) == 0
+        rgb = np.asarray(Image.open(tmp_path / v / "p.png").convert("RGB"), dtype=np.int16)
+        chroma[v] = (rgb.max(2) - rgb.min(2)).mean()
+    assert chroma["1"] > chroma["0"]
+
+
+@pytest.mark.parametrize("value, checkpoint, message", [
+    ("1.5", "vivid_checkpoint", "--vividness: vividness must be a number from 0"),
+    ("0.5", "tiny_checkpoint", "has no colour distribution, so --vividness does not apply"),
+])
+def test_a_vividness_that_cannot_apply_stops_before_any_work(tmp_path, request, capsys, value, checkpoint, message):
+    src = photo_folder(tmp_path / "in")
+    code = predict(src, "--out", tmp_path / "out", "--checkpoint", request.getfixturevalue(checkpoint),
+                   "--vividness", value)
+    assert code == 2 and message in capsys.readouterr().err
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").rglob("*.png"))
