@@ -124,6 +124,8 @@ def timed_precision(cfg, make_trainer, warm: int = 2, timed: int = 4):
     CPU without AMX. What was measured is printed and written to the run's folder as precision.json."""
     if cfg.precision != "auto" or resolve_device(cfg.device) != "cpu":
         return cfg
+    if cfg.max_steps is not None and cfg.max_steps < 100:  # the timing (~25 steps) would cost more than it saves
+        return cfg
     candidates = [(p, cl) for p in ("fp32", "bf16") if p == "fp32" or bf16_supported() for cl in (False, True)]
     batch = torch.randint(0, 256, (cfg.batch_size, 3, cfg.crop_size, cfg.crop_size), dtype=torch.uint8,
                           generator=torch.Generator().manual_seed(0))

@@ -40,7 +40,7 @@ def test_a_distribution_head_trains_on_a_frozen_encoder_and_regression_head(tmp_
 def test_precision_auto_times_the_candidates_and_keeps_the_fastest(tmp_path, image_folder, capsys):
     cfg = build_config(None, {"data": [str(image_folder)], "arch": "unet_resnet18", "batch_size": 2,
                               "crop_size": 32, "workers": 0, "precision": "auto", "device": "cpu",
-                              "max_steps": 1, "out": str(tmp_path)})
+                              "max_steps": 1000, "out": str(tmp_path)})
     chosen = train.timed_precision(cfg, train.Trainer)
     report = json.loads((tmp_path / "precision.json").read_text())
     measured = {(r["precision"], r["channels_last"]): r["images_per_s"] for r in report["measured"]}
