@@ -127,7 +127,7 @@ def predict(args: argparse.Namespace) -> int:
     from colorize import SHIPPED_CHECKPOINTS
     from colorize.batch import ItemFailed, plan, run, select_shard, shard_from_env
     from colorize.checkpoint import CheckpointError, find_checkpoint
-    from colorize.distribution import VividnessError, temperature_of
+    from colorize.distribution import VividnessError, check_vividness
     from colorize.engine import EngineError, load_colorizer
     from colorize.hints import HintError
     from colorize.pipeline import colorize_upright, recommended_render_size, takes_hints, takes_vividness
@@ -142,7 +142,7 @@ def predict(args: argparse.Namespace) -> int:
         return 2
     if args.vividness is not None:
         try:
-            temperature_of(args.vividness)
+            check_vividness(args.vividness)
         except VividnessError as exc:
             print(f"colorize: --vividness: {exc}", file=sys.stderr)
             return 2

@@ -92,11 +92,6 @@ def decoding(vividness: float) -> tuple[float, float]:
     return max(0.0, 1.0 - 2.0 * v), float(MIN_TEMPERATURE ** max(0.0, 2.0 * v - 1.0))
 
 
-def temperature_of(vividness: float) -> float:
-    """The annealing temperature of a vividness (VividnessError outside [0, 1])."""
-    return decoding(vividness)[1]
-
-
 def vividness_of(temperature: float) -> float:
     """The vividness that anneals the network's own (tilted) distribution at ``temperature`` in [0.2, 1]."""
     return 0.5 + 0.5 * math.log(temperature) / math.log(MIN_TEMPERATURE)
@@ -132,10 +127,11 @@ class ClassHead(nn.Module):
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         return self.conv(F.avg_pool2d(features, 2))
 
-    def decode(self, logits: torch.Tensor, vividness: float, size: tuple[int, int]) -> torch.Tensor:
+    def decode(self, logits: torch.Tensor, vividness: float, size: tuple[int, int] | None = None) -> torch.Tensor:
         """ab (N, 2, *size) in LAB units at a vividness (module docstring), up-sampled bilinearly from half
-        resolution."""
+        resolution (by default to twice the logits' size: the padded input's)."""
         correction, temperature = decoding(vividness)
         logits = logits.float() - correction * self.log_weights.float().view(1, -1, 1, 1)
         ab = annealed_mean(logits, self.centres, temperature)
+        size = size or (2 * logits.shape[-2], 2 * logits.shape[-1])
         return F.interpolate(ab, size=size, mode="bilinear", align_corners=False)

@@ -226,7 +226,7 @@ class UNetColorizer(nn.Module):
             if logits or not self.config.colour_bins:
                 return out if logits else out[..., :h, :w]
             chosen = self.config.vividness if vividness is None else vividness
-            return self.class_head.decode(out, chosen, (2 * out.shape[-2], 2 * out.shape[-1]))[..., :h, :w]
+            return self.class_head.decode(out, chosen)[..., :h, :w]
         if not bool(given.all()):  # a batch that mixes both: each image through its own decoder
             out = self.forward(lightness, vividness=vividness)
             out[given] = self.forward(lightness[given], hints[given]).to(out.dtype)

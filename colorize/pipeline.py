@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from PIL import Image, ImageOps
 
 from colorize import lab
-from colorize.distribution import VividnessError, temperature_of
+from colorize.distribution import VividnessError, check_vividness
 from colorize.hints import Hint, HintsUnsupported, check_inside, hint_map, spread_hints
 
 DEFAULT_RENDER_SIZE = 256  # for a checkpoint that does not name its own (metadata "render_size")
@@ -206,7 +206,7 @@ def colorize_upright(image: Image.Image | np.ndarray, model: torch.nn.Module,
     if hints and not takes_hints(model):
         raise HintsUnsupported(f"{name} does not take colour hints")
     if vividness is not None:
-        temperature_of(vividness)  # its range, before any work
+        check_vividness(vividness)  # its range, before any work
         if not takes_vividness(model):
             raise VividnessError(f"{name} has no colour distribution: vividness does not apply to it")
     with _timed(timings, "preprocess_ms"):

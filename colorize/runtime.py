@@ -27,6 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from colorize.distribution import VividnessError
 from colorize.models import DecoderBlock, pad_to_multiple
 
 log = logging.getLogger(__name__)
@@ -265,8 +266,7 @@ class OpenVinoColorizer(nn.Module):
         distribution), a regression head's answer as it is."""
         if not getattr(self.config, "colour_bins", 0):
             return out
-        size = (out.shape[-2] * 2, out.shape[-1] * 2)
-        return self._reference.class_head.decode(out.float(), vividness, size)
+        return self._reference.class_head.decode(out, vividness)
 
     def forward(self, lightness: torch.Tensor, hints: torch.Tensor | None = None,
                 vividness: float | None = None) -> torch.Tensor:
@@ -274,12 +274,11 @@ class OpenVinoColorizer(nn.Module):
             # The hint decoder runs in PyTorch, fp32: a hint request is an interactive second pass on one
             # photo, and one exported network per decoder would double the compile cache.
             return self._reference_hints(lightness.float(), hints.float())
+        if vividness is not None and not self.config.colour_bins:
+            raise VividnessError(f"model {self.config.name} has no colour distribution: vividness does not apply")
         h, w = lightness.shape[-2:]
         x = pad_to_multiple(lightness.float(), self.stride).contiguous()
-        if vividness is not None and not getattr(self.config, "colour_bins", 0):
-            return self._reference(lightness, vividness=vividness)  # its VividnessError
         ab = self._run(self.precision, x)
         if self.precision != "fp32" and not torch.isfinite(ab).all():
             ab = self._run("fp32", x)
-        chosen = self.config.vividness if vividness is None and self.config.colour_bins else vividness
-        return self._as_ab(ab, chosen or 0.0)[..., :h, :w]
+        return self._as_ab(ab, self.config.vividness if vividness is None else vividness)[..., :h, :w]

@@ -24,10 +24,11 @@ import yaml
 
 from colorize import metrics
 from colorize.checkpoint import load_model, save_model
-from colorize.distribution import decoding, temperature_of
+from colorize.distribution import decoding
 from colorize.pipeline import join_lightness_ab, lightness_at_render_size, lightness_of, predict_ab
 from evaluation.face_report import by_group, central_shift, utk_groups
 from evaluation.measure import held_out_files, image_metrics, load_photo, truth_tensor, write_report
+from training.build import read_prior
 
 # 0 ... 0.5: the rebalancing tilt undone less and less (T = 1); then T = 0.6, 0.38 and 0.2 on the tilted one
 CANDIDATES = (0.0, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.5, 0.659, 0.8, 1.0)
@@ -110,9 +111,8 @@ def main(argv: list[str] | None = None) -> int:
     model.eval()
     prior = args.prior or yaml.safe_load((args.run / "config.yaml").read_text()).get("prior")
     if prior and not model.class_head.log_weights.any():
-        weights = torch.tensor(json.loads(Path(prior).read_text())["weights"])
         with torch.no_grad():
-            model.class_head.log_weights.copy_(weights.log())
+            model.class_head.log_weights.copy_(read_prior(prior)[1].log())
         print(f"the head's rebalancing tilt from {prior}")
     every = held_out_files(args.run, 100_000)
     files = every[: args.limit]
@@ -125,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
     chosen, eligible = choose(table, args.min_gain_db, args.max_shift_a)
     text = markdown(table, chosen)
     print(text, end="")
-    print(f"chosen vividness {chosen:g} (T = {temperature_of(chosen):.2f}); eligible: {eligible}")
+    print(f"chosen vividness {chosen:g} (T = {decoding(chosen)[1]:.2f}); eligible: {eligible}")
     report = {"chosen": chosen, "eligible": eligible, "rule": {"min_gain_db": args.min_gain_db,
               "max_shift_a": args.max_shift_a}, "photos": len(files), "faces": len(faces), "table": table}
     write_report(args.json, report, args.markdown, text)

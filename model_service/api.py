@@ -12,7 +12,7 @@ from PIL import Image
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from colorize import __version__, photoio
-from colorize.distribution import VividnessError, temperature_of
+from colorize.distribution import VividnessError, check_vividness
 from colorize.hints import Hint, HintsUnsupported, parse_hints
 from model_service import openapi
 from model_service.config import RENDER_SIZE_MAX, RENDER_SIZE_MIN
@@ -134,8 +134,7 @@ def _vividness(predictor: Predictor) -> float | None:
     if raw is None or raw == "":
         return None
     try:
-        value = float(raw)
-        temperature_of(value)
+        value = check_vividness(float(raw))
     except (ValueError, VividnessError):
         raise ApiError(400, "invalid_vividness", f"vividness must be a number from 0 (the distribution's mean) "
                                                  f"to 1 (the most vivid), got {raw!r}") from None

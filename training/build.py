@@ -86,10 +86,11 @@ def _model_from_config(cfg: TrainConfig) -> torch.nn.Module:
     return model
 
 
-def read_prior(path: str) -> tuple[torch.Tensor, torch.Tensor]:
-    """The bin centres (Q, 2) and class-rebalancing weights (Q,) of a prior (scripts.make_ab_prior)."""
+def read_prior(path: str) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The bin centres (Q, 2), class-rebalancing weights (Q,) and empirical prior (Q,) of a prior file
+    (scripts.make_ab_prior)."""
     prior = json.loads(Path(path).read_text())
-    return torch.tensor(prior["centres"]), torch.tensor(prior["weights"])
+    return torch.tensor(prior["centres"]), torch.tensor(prior["weights"]), torch.tensor(prior["prior"])
 
 
 def distribution_model(cfg: TrainConfig) -> torch.nn.Module:
@@ -98,17 +99,17 @@ def distribution_model(cfg: TrainConfig) -> torch.nn.Module:
     start, meta = load_model(cfg.init_from)
     if meta["architecture"]["name"] != cfg.arch:
         raise ConfigError(f"init_from: {cfg.init_from} holds {meta['architecture']['name']}, not {cfg.arch}")
-    centres, _ = read_prior(cfg.prior)
+    centres, weights, prior = read_prior(cfg.prior)
     model = UNetColorizer(dataclasses.replace(start.config, colour_bins=len(centres)))
     missing, unexpected = model.load_state_dict(start.state_dict(), strict=False)
     if unexpected or any(not k.startswith("class_head.") for k in missing):
         raise ConfigError(f"init_from: {cfg.init_from} does not fit {cfg.arch}: {unexpected or missing}")
     with torch.no_grad():  # the head starts at the prior: its logits' bias is the prior's log
         model.class_head.centres.copy_(centres)
-        model.class_head.log_weights.copy_(read_prior(cfg.prior)[1].log())  # divided out when decoding
+        model.class_head.log_weights.copy_(weights.log())  # divided out when decoding
         last = model.class_head.conv[-1]
         last.weight.mul_(0.1)
-        last.bias.copy_(torch.tensor(json.loads(Path(cfg.prior).read_text())["prior"]).clamp_min(1e-6).log())
+        last.bias.copy_(prior.clamp_min(1e-6).log())
     model.requires_grad_(False)
     for part in (model.blocks, model.class_head):
         part.requires_grad_(True)

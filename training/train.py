@@ -65,7 +65,7 @@ class Trainer:
             self.total_steps = UNFITTED  # until TimeBudget.fit has measured the rate (warm-up only until then)
 
         self.model = build_model(cfg, self.device)
-        self.prior = [t.to(self.device) for t in read_prior(cfg.prior)] if cfg.prior else None
+        self.prior = [t.to(self.device) for t in read_prior(cfg.prior)[:2]] if cfg.prior else None  # centres, weights
         self.replica, self.net = build_net(self.model, cfg, self.precision, self.device, self.world)
         self.opt, self.sched, self.critic, self.opt_c = build_optimizers(cfg, self.model, self.device,
                                                                          lambda: self.total_steps)
