@@ -2,9 +2,11 @@
 
 Connection failures (nothing listening, connect timed out) are retried with back-off, because the
 service may be restarting; the whole attempt never takes longer than ``unreachable_budget`` seconds.
-A read timeout is never retried: the service got the image and is busy with it, and sending it
-again would only double its work. Every 503 carries ``Retry-After``: the service's own when it sent
-one, else RETRY_AFTER.
+A request the service took and then hung up on before any byte of its answer (a worker killed or
+restarted, a stale pooled connection) is sent once more on a fresh connection: colouring is idempotent,
+and another worker of the service (two by default) answers it. A read timeout, a 4xx or 5xx answer and an
+answer cut off part way are never retried: the service got the image and is busy with it, or it answered.
+Every 503 carries ``Retry-After``: the service's own when it sent one, else RETRY_AFTER.
 """
 
 from __future__ import annotations
@@ -89,6 +91,13 @@ def _is_connect_failure(exc: requests.ConnectionError) -> bool:
     return isinstance(reason, (NewConnectionError, ConnectTimeoutError))
 
 
+def _fresh_session() -> requests.Session:
+    """A session with no pooled connections, closing its one connection once the answer is read."""
+    session = requests.Session()
+    session.headers["Connection"] = "close"
+    return session
+
+
 class ModelServiceClient:
     """A small client for the model service's /v1 API over one pooled ``requests.Session``."""
 
@@ -102,6 +111,7 @@ class ModelServiceClient:
         self.backoff = backoff
         self.session = session or requests.Session()
         self._models: tuple[float, dict | ModelServiceError] | None = None  # (expiry, answer or failure)
+        self.retries = 0  # requests sent again after a hang-up (the tests and the logs read it)
 
     def colorize(self, image: bytes, content_type: str, render_size: int | None = None,
                  output_format: str | None = None, model: str | None = None,
@@ -175,12 +185,12 @@ class ModelServiceClient:
                  **kwargs) -> requests.Response:
         deadline = time.monotonic() + self.unreachable_budget
         delay = self.backoff
+        session, hung_up = self.session, False
         while True:
             connect_timeout = min(self.connect_timeout, max(0.05, deadline - time.monotonic()))
             try:
-                return self.session.request(method, self.base_url + path,
-                                            timeout=(connect_timeout, read_timeout or self.read_timeout),
-                                            **kwargs)
+                return session.request(method, self.base_url + path,
+                                       timeout=(connect_timeout, read_timeout or self.read_timeout), **kwargs)
             except requests.ReadTimeout as exc:
                 raise ModelServiceTimeout(
                     "The colorization service took too long to answer. "
@@ -188,8 +198,14 @@ class ModelServiceClient:
                 ) from exc
             except requests.ConnectionError as exc:
                 if not _is_connect_failure(exc):
-                    # It had the request and hung up: it (or its worker) stopped or restarted. Not retried
-                    # here (an image that crashes a worker would crash the next); the client may retry.
+                    # It had the request and hung up before answering: its worker stopped or restarted, or
+                    # the pooled connection was to a worker gone since. Once more, on a connection of its
+                    # own (the pool may hold more to the same dead worker); a second hang-up is answered
+                    # (an image that kills a worker must not kill them all).
+                    if not hung_up:
+                        hung_up, session = True, _fresh_session()
+                        self.retries += 1
+                        continue
                     raise ModelServiceUnavailable(
                         "The colorization service closed the connection before answering. "
                         "Please try again in a moment.", retry_after=RETRY_AFTER,

@@ -18,6 +18,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     from PIL import Image
 
     from model_service import api, errors, metrics
+    from model_service.bodies import BodyBudget
     from model_service.config import load_config
     from model_service.registry import ModelRegistry
 
@@ -30,9 +31,11 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     # Pillow refuses images over 2 x MAX_IMAGE_PIXELS on its own; never below our own limit.
     Image.MAX_IMAGE_PIXELS = max(Image.MAX_IMAGE_PIXELS or 0, app.config["MAX_PIXELS"])
 
+    service_metrics = metrics.init_app(app)
+    app.wsgi_app = BodyBudget(app.wsgi_app, app.config["MAX_BODY_BYTES"], app.config["MAX_UPLOAD_BYTES"],
+                              app.config["RETRY_AFTER"], service_metrics.rejections.labels("body_budget").inc)
     models = ModelRegistry.from_config(app.config)
     app.extensions["model_service"] = models
-    metrics.init_app(app)
     errors.init_app(app)
     app.register_blueprint(api.bp)
     if app.config["WARMUP"]:

@@ -31,6 +31,9 @@ DEFAULTS: dict[str, Any] = {
     "MODEL_CHANNELS_LAST": True,  # measured faster on CPU in fp32 and bf16 (model_service/README.md)
     "MODEL_THREADS": 0,  # torch threads per worker; 0 = $OMP_NUM_THREADS, else cores / WEB_CONCURRENCY
     "MAX_UPLOAD_BYTES": 160 * 1024 * 1024,  # a 60 MP 16-bit grey scan, uncompressed (docs/limits.md)
+    # Request bodies one worker holds at once, running and queued (model_service/bodies.py); past it a
+    # request is answered 503 busy. Two workers of the shipped models fit a 4 GiB container (docs/limits.md).
+    "MAX_BODY_BYTES": 512 * 1024 * 1024,
     "MAX_PIXELS": 60_000_000,  # a 50 MP scan with room to spare; never decoded above it
     "DEFAULT_RENDER_SIZE": 0,  # 0: the checkpoint's own (metadata render_size), else 256
     "MAX_CONCURRENT_INFERENCES": 1,  # per worker
@@ -104,13 +107,16 @@ def load_config(env: Mapping[str, str] | None = None, overrides: Mapping[str, An
     for name, choices in _CHOICES.items():
         if config[name] not in choices:
             raise ConfigError(f"{name}={config[name]!r}: choose one of {', '.join(choices)}")
-    positive = ("MAX_UPLOAD_BYTES", "MAX_PIXELS", "MAX_CONCURRENT_INFERENCES", "QUEUE_TIMEOUT")
+    positive = ("MAX_UPLOAD_BYTES", "MAX_BODY_BYTES", "MAX_PIXELS", "MAX_CONCURRENT_INFERENCES", "QUEUE_TIMEOUT")
     for name in positive:
         if not config[name] > 0:
             raise ConfigError(f"{name}={config[name]!r}: must be positive")
     for name in ("MAX_QUEUE", "MODEL_THREADS", "RETRY_AFTER"):
         if config[name] < 0:
             raise ConfigError(f"{name}={config[name]!r}: must not be negative")
+    if config["MAX_BODY_BYTES"] < config["MAX_UPLOAD_BYTES"]:
+        raise ConfigError(f"MAX_BODY_BYTES={config['MAX_BODY_BYTES']} is below MAX_UPLOAD_BYTES="
+                          f"{config['MAX_UPLOAD_BYTES']}: an upload of the largest size would never be admitted")
     if config["DEFAULT_RENDER_SIZE"] and not RENDER_SIZE_MIN <= config["DEFAULT_RENDER_SIZE"] <= RENDER_SIZE_MAX:
         raise ConfigError(f"DEFAULT_RENDER_SIZE must be 0 (the model's own) or between {RENDER_SIZE_MIN} "
                           f"and {RENDER_SIZE_MAX}")

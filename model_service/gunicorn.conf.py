@@ -1,6 +1,6 @@
 """Gunicorn settings: ``gunicorn -c model_service/gunicorn.conf.py "model_service:create_app()"``.
 
-Environment: PORT (8001), HOST (0.0.0.0), WEB_CONCURRENCY (workers, 1), THREADS (per worker; default
+Environment: PORT (8001), HOST (0.0.0.0), WEB_CONCURRENCY (workers, 2), THREADS (per worker; default
 MAX_CONCURRENT_INFERENCES + MAX_QUEUE + 4, i.e. 21), TIMEOUT (120 s), LOG_LEVEL (info). Each worker loads
 its own model after the fork (preload_app=False): no torch state crosses a fork, and MODEL_THREADS
 defaults to the cores divided by WEB_CONCURRENCY. Keep THREADS above MAX_CONCURRENT_INFERENCES +
@@ -20,7 +20,9 @@ _service = load_config()
 os.environ.update(openmp_environment())
 wsgi_app = "model_service:create_app()"
 bind = f"{os.environ.get('HOST', '0.0.0.0')}:{os.environ.get('PORT', '8001')}"
-workers = int(os.environ.get("WEB_CONCURRENCY", "1"))
+# Two by default: a worker that dies (killed, out of memory) leaves one answering while it is replaced,
+# and the web app sends what the dead one held once more (middleware/client.py).
+workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
 worker_class = "gthread"
 # One thread per request the gate admits (running or queued) plus 4 for the probes and /metrics.
 threads = int(os.environ.get("THREADS") or _service["MAX_CONCURRENT_INFERENCES"] + _service["MAX_QUEUE"] + 4)

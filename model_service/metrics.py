@@ -44,7 +44,7 @@ class ServiceMetrics:
                                registry=self.registry, multiprocess_mode="livesum")
         self.rejections = Counter("model_service_queue_rejections", "colorize requests refused as busy",
                                   ["reason"], registry=self.registry)
-        for reason in ("queue_full", "timeout"):  # export zeros, so rate() works from the start
+        for reason in ("queue_full", "timeout", "body_budget"):  # export zeros, so rate() works from the start
             self.rejections.labels(reason)
 
     def exposition(self) -> bytes:

@@ -26,9 +26,15 @@ class _RawServer(socketserver.ThreadingTCPServer):
     allow_reuse_address = True
 
 
+# A 1 x 1 grey PNG: the answer of raw_server's "hangup_once" once it answers.
+PNG_1X1 = bytes.fromhex("89504e470d0a1a0a0000000d49484452000000010000000108000000003a7e9b550000000a4944"
+                        "4154789c636800000082008177cd72b60000000049454e44ae426082")
+
+
 @contextmanager
 def raw_server(behaviour: str, stall_s: float = 10.0) -> Iterator[tuple[str, list[bytes]]]:
-    """``stall``: read the request, then say nothing; ``hangup``: read it, then close.
+    """``stall``: read the request, then say nothing; ``hangup``: read it, then close; ``hangup_once``: hang
+    up on the first request, answer the next ones (a PNG); ``partial``: send the start of an answer, then close.
 
     Yields the server's URL and the list of requests it received.
     """
@@ -44,6 +50,10 @@ def raw_server(behaviour: str, stall_s: float = 10.0) -> Iterator[tuple[str, lis
                 return
             if behaviour == "stall":
                 release.wait(stall_s)
+            elif behaviour == "partial" or (behaviour == "hangup_once" and len(seen) > 1):
+                body = PNG_1X1 if behaviour == "hangup_once" else PNG_1X1[:10]
+                self.request.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: image/png\r\nContent-Length: "
+                                     + str(len(PNG_1X1)).encode() + b"\r\nConnection: close\r\n\r\n" + body)
 
     server = _RawServer(("127.0.0.1", 0), Handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)

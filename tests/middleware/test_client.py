@@ -96,3 +96,27 @@ def test_connect_timeouts_are_retried():
     client = ModelServiceClient("http://service", session=session, backoff=0.01)
     assert client.is_ready()
     assert session.calls == 2
+
+
+def hung_up() -> requests.ConnectionError:
+    """What requests raises when the service closes a connection it had the request on, before answering."""
+    return requests.ConnectionError(ConnectionResetError(104, "Connection reset by peer"))
+
+
+def test_a_hang_up_is_sent_once_more_on_a_fresh_connection(monkeypatch):
+    pooled, fresh = ScriptedSession(hung_up()), ScriptedSession()
+    monkeypatch.setattr("middleware.client._fresh_session", lambda: fresh)
+    client = ModelServiceClient("http://service", session=pooled, backoff=0.01)
+    assert client.colorize(b"\xff\xd8\xff", "image/jpeg").data == b'{"status": "ready"}'
+    # Not on the pool, which may hold more connections to the worker that is gone.
+    assert (pooled.calls, fresh.calls, client.retries) == (1, 1, 1)
+
+
+def test_a_second_hang_up_is_a_503_not_a_third_try(monkeypatch):
+    pooled, fresh = ScriptedSession(hung_up()), ScriptedSession(hung_up())
+    monkeypatch.setattr("middleware.client._fresh_session", lambda: fresh)
+    client = ModelServiceClient("http://service", session=pooled, backoff=0.01)
+    with pytest.raises(ModelServiceUnavailable) as raised:
+        client.colorize(b"\xff\xd8\xff", "image/jpeg")
+    assert "closed the connection" in raised.value.message
+    assert (pooled.calls, fresh.calls) == (1, 1)

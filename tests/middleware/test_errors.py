@@ -5,11 +5,12 @@ from __future__ import annotations
 import io
 
 import pytest
+import requests
 from flask import Flask, jsonify
 
 from middleware.client import ModelServiceClient
 from tests.middleware.conftest import image_bytes, make_app
-from tests.middleware.fakes import fake_model_service, free_port, raw_server, serve
+from tests.middleware.fakes import PNG_1X1, fake_model_service, free_port, raw_server, serve
 
 
 def post_api(client, data: bytes, filename: str = "bw.jpg"):
@@ -91,14 +92,34 @@ def test_stalling_model_service_is_504_after_the_read_timeout_and_not_retried(jp
     assert len(seen) == 1  # the image was sent once: a read timeout is never retried
 
 
-def test_model_service_hanging_up_is_a_503_to_retry_not_a_traceback(jpeg):
-    # A service that hangs up mid-request has stopped or restarted (killed, out of memory): come back later.
+def test_model_service_hanging_up_twice_is_a_503_to_retry_not_a_traceback(jpeg):
+    # A service that hangs up mid-request, and again when asked once more, has stopped or restarted (killed,
+    # out of memory) or this image kills its workers: come back later.
     with raw_server("hangup") as (url, seen):
         response = post_api(make_app(url).test_client(), jpeg)
     assert response.status_code == 503
     assert "closed the connection" in response.json["error"]["message"]
     assert int(response.headers["Retry-After"]) > 0
-    assert len(seen) == 1  # not sent again
+    assert len(seen) == 2  # sent once more, not a third time
+
+
+def test_a_hang_up_before_the_answer_is_sent_once_more_and_the_user_gets_the_image(jpeg):
+    # One worker killed with the request on it: the next connection reaches another worker.
+    with raw_server("hangup_once") as (url, seen):
+        response = post_api(make_app(url).test_client(), jpeg)
+    assert response.status_code == 200, response.data[:200]
+    assert response.data == PNG_1X1
+    assert len(seen) == 2
+
+
+def test_an_answer_cut_off_part_way_is_not_sent_again(jpeg):
+    # Bytes of the answer came back: the service did the work; the web app does not ask for it twice. It
+    # passes answers on as they arrive, so its own answer is cut off too (a server then closes the
+    # connection short of the Content-Length), never patched up from a second answer.
+    with raw_server("partial") as (url, seen):
+        with pytest.raises(requests.exceptions.ChunkedEncodingError):
+            post_api(make_app(url).test_client(), jpeg)
+    assert len(seen) == 1
 
 
 @pytest.mark.parametrize("status, headers, expected", [

@@ -1,0 +1,85 @@
+"""A bound, in bytes, on the request bodies one worker holds at once (the requests running and those queued).
+
+A request waits for an inference slot holding its whole body (the uploads are parsed into memory:
+api.InMemoryRequest), so a count of requests bounds memory only by luck: 16 waiting scans of 160 MiB are
+2.5 GiB. BodyBudget wraps the WSGI app and, before a byte of the body is read, reserves its Content-Length
+(MAX_UPLOAD_BYTES for a chunked body, whose size is unknown) from MAX_BODY_BYTES; the reservation ends when
+the answer has been sent. A body that does not fit is answered 503 ``busy`` with Retry-After, like a full
+queue. Its bytes are read and dropped a chunk at a time first (never held): an HTTP client sends its whole
+body before it reads the answer, and a server that answers and closes early hands it a connection reset
+instead of the 503 (gunicorn drains at most 64 KiB of a body the app did not read, then closes).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable, Iterable
+
+from werkzeug.wsgi import ClosingIterator
+
+_DRAIN_CHUNK = 1 << 20
+
+
+class BodyBudget:
+    """WSGI middleware: at most ``limit`` bytes of request bodies admitted at once."""
+
+    def __init__(self, app: Callable, limit: int, max_body: int, retry_after: int,
+                 on_reject: Callable[[], None] | None = None):
+        self.app, self.limit, self.max_body, self.retry_after = app, limit, max_body, retry_after
+        self.on_reject = on_reject
+        self.held = 0  # bytes reserved by the requests admitted and not yet answered
+        self._lock = threading.Lock()
+
+    def _size(self, environ: dict) -> int:
+        """The bytes this request's body may hold: its Content-Length, or the most a chunked body may be."""
+        try:
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            return 0  # Werkzeug refuses the header itself (400)
+        if length:
+            return length
+        return self.max_body if "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower() else 0
+
+    def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
+        size = self._size(environ)
+        if not size or size > self.max_body:  # nothing to hold, or the app answers 413 without reading it
+            return self.app(environ, start_response)
+        with self._lock:
+            admitted = self.held + size <= self.limit
+            if admitted:
+                self.held += size
+            held = self.held
+        if not admitted:
+            return self._refuse(environ, start_response, size, held)
+        released = threading.Event()
+
+        def release() -> None:
+            if not released.is_set():
+                released.set()
+                with self._lock:
+                    self.held -= size
+
+        try:
+            return ClosingIterator(self.app(environ, start_response), [release])
+        except BaseException:
+            release()
+            raise
+
+    def _refuse(self, environ: dict, start_response: Callable, size: int, held: int) -> list[bytes]:
+        stream, left = environ["wsgi.input"], size
+        while left > 0:  # a chunked body's input ends at its last chunk
+            chunk = stream.read(min(_DRAIN_CHUNK, left))
+            if not chunk:
+                break
+            left -= len(chunk)
+        if self.on_reject is not None:
+            self.on_reject()
+        mib = 1 << 20
+        message = (f"this worker holds {held / mib:.0f} MiB of request bodies and {size / mib:.1f} MiB more would "
+                   f"pass its {self.limit / mib:.0f} MiB (MAX_BODY_BYTES); try again shortly")
+        body = json.dumps({"error": {"code": "busy", "message": message}}).encode()
+        start_response("503 SERVICE UNAVAILABLE", [("Content-Type", "application/json"),
+                                                    ("Content-Length", str(len(body))),
+                                                    ("Retry-After", str(self.retry_after))])
+        return [body]
