@@ -32,8 +32,9 @@ DEFAULTS: dict[str, Any] = {
     "MODEL_THREADS": 0,  # torch threads per worker; 0 = $OMP_NUM_THREADS, else cores / WEB_CONCURRENCY
     "MAX_UPLOAD_BYTES": 160 * 1024 * 1024,  # a 60 MP 16-bit grey scan, uncompressed (docs/limits.md)
     # Request bodies one worker holds at once, running and queued (model_service/bodies.py); past it a
-    # request is answered 503 busy. Two workers of the shipped models fit a 4 GiB container (docs/limits.md).
-    "MAX_BODY_BYTES": 512 * 1024 * 1024,
+    # request is answered 503 busy. One scan at MAX_UPLOAD_BYTES and smaller photos beside it; two workers
+    # of the shipped models with it fit a 4 GiB container (docs/limits.md).
+    "MAX_BODY_BYTES": 256 * 1024 * 1024,
     "MAX_PIXELS": 60_000_000,  # a 50 MP scan with room to spare; never decoded above it
     "DEFAULT_RENDER_SIZE": 0,  # 0: the checkpoint's own (metadata render_size), else 256
     "MAX_CONCURRENT_INFERENCES": 1,  # per worker
