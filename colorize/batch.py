@@ -146,7 +146,7 @@ def write_result(result: Image.Image | np.ndarray, target: Path, fmt: str,
 
 def colorize_file(item: Item, colorize: Colorize, fmt: str) -> None:
     """Read, colour and write one photo; ItemFailed says why it could not be done. ``colorize(pixels, depth)``
-    gets the upright pixels (a PIL image, or a 16-bit RGB TIFF's uint16 array) and the answer's bit depth:
+    gets the upright pixels (a PIL image, or a 16-bit RGB TIFF or PNG as uint16) and the answer's bit depth:
     16 for a 16-bit photo written as PNG or TIFF."""
     try:
         with Image.open(item.source) as image:

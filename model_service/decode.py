@@ -7,8 +7,8 @@ its declared size and never decoded; ``load_image`` then decodes the first frame
 an error: ``ImageFile.LOAD_TRUNCATED_IMAGES`` stays False), applies the EXIF orientation (the only place
 on the service's path that does: the predictor runs colorize.pipeline.colorize_upright) and converts an
 embedded ICC profile to sRGB. ``decode_image`` does both; tests fuzz it. ``load_photo`` also returns what the
-answer carries (colorize.photoio: ICC profile, DPI, EXIF, pages, bit depth) and a 16-bit RGB TIFF at full
-depth. A TIFF is checked at ``open_image`` for its pages, compression and bit depth (colorize.photoio).
+answer carries (colorize.photoio: ICC profile, DPI, EXIF, pages, bit depth) and a 16-bit RGB TIFF or PNG at
+full depth. A TIFF is checked at ``open_image`` for its pages, compression and bit depth (colorize.photoio).
 """
 
 from __future__ import annotations
@@ -140,13 +140,14 @@ def open_image(data: bytes, max_pixels: int) -> Image.Image:
     return image
 
 
-def _to_srgb(image: Image.Image) -> Image.Image:
-    """Convert pixels in an embedded ICC profile's colour space to sRGB; an unusable profile is ignored."""
+def _to_srgb(image: Image.Image, profile: ImageCms.ImageCmsProfile | None = None) -> Image.Image:
+    """Convert pixels in an embedded ICC profile's colour space to sRGB; an unusable profile is ignored.
+    ``profile``: that profile already parsed (photoio.read_meta's), else it is parsed here."""
     icc = image.info.get("icc_profile")
     if not icc or image.mode not in _ICC_SPACES:
         return image
     try:
-        profile = ImageCms.ImageCmsProfile(io.BytesIO(icc))
+        profile = profile or ImageCms.ImageCmsProfile(io.BytesIO(icc))
         description = profile.profile.profile_description or ""
         if profile.profile.xcolor_space != _ICC_SPACES[image.mode]:
             return image
@@ -172,13 +173,14 @@ def _orient(image: Image.Image) -> Image.Image:
     return image
 
 
-def load_image(image: Image.Image) -> Image.Image:
-    """Decode the first frame of an ``open_image`` result; orient it and convert it to sRGB."""
+def load_image(image: Image.Image, profile: ImageCms.ImageCmsProfile | None = None) -> Image.Image:
+    """Decode the first frame of an ``open_image`` result; orient it and convert it to sRGB (``profile``: its
+    ICC profile already parsed)."""
     fmt = image.format
     try:
         image.seek(0)  # animated GIF / WebP / multi-page TIFF: the first frame
         image.load()
-        image = _to_srgb(_orient(image))
+        image = _to_srgb(_orient(image), profile)
     except Image.DecompressionBombError as exc:  # a frame larger than the canvas it declared
         raise TooManyPixels(str(exc)) from exc
     except Exception as exc:  # noqa: BLE001 - truncated or broken data surfaces as many types
@@ -192,8 +194,8 @@ def load_image(image: Image.Image) -> Image.Image:
 
 
 def load_photo(image: Image.Image, data: bytes) -> tuple[Image.Image | np.ndarray, photoio.PhotoMeta]:
-    """``load_image`` plus what the answer carries: the pixels (a 16-bit RGB TIFF as a uint16 array read
-    from ``data``, its full depth) and their metadata (photoio.PhotoMeta)."""
+    """``load_image`` plus what the answer carries: the pixels (a 16-bit RGB TIFF or PNG as a uint16 array
+    read from ``data``, its full depth) and their metadata (photoio.PhotoMeta)."""
     try:
         meta = photoio.read_meta(image)
         pixels = photoio.full_depth(image, data)
@@ -201,7 +203,7 @@ def load_photo(image: Image.Image, data: bytes) -> tuple[Image.Image | np.ndarra
         raise _decode_error(exc) from exc
     if isinstance(pixels, np.ndarray):
         return pixels, meta
-    loaded = load_image(image)
+    loaded = load_image(image, meta.icc_parsed)  # the profile parsed once a request
     if image.format == "TIFF":
         # Pillow keeps a TIFF's source open for its other pages; a copy lets the upload's bytes go
         frame = loaded.copy()

@@ -2,16 +2,16 @@
 
 Shared by the model service (model_service.decode, its answers) and ``colorize predict``; split by concern into
 common (the error, PhotoMeta, constants), metadata (ICC, DPI, EXIF), tiff (TIFF checks, 16-bit TIFF read and
-written) and writing (each format's answer bytes):
+written), png (16-bit colour PNG read) and writing (each format's answer bytes):
 
     meta = read_meta(image)                      # before the EXIF orientation is applied
-    pixels = full_depth(image, source)           # a 16-bit RGB TIFF as a uint16 array, else the PIL image
+    pixels = full_depth(image, source)           # a 16-bit RGB TIFF or PNG as a uint16 array, else the PIL image
     result = colorize_upright(pixels, model, 128, depth=meta.depth)
     data = encode(result, "tiff", meta)
 
-Pillow reads 16-bit grey at full depth but 16-bit RGB TIFFs only as 8-bit, so those are read with tifffile
-(LZW and JPEG through imagecodecs). A 16-bit photo is answered in 16 bits in PNG and TIFF; JPEG and WebP are
-8-bit formats. What each format keeps is in docs/limits.md.
+Pillow reads 16-bit grey at full depth but 16-bit RGB TIFFs and PNGs only as 8-bit, so those are read with
+tifffile (LZW and JPEG through imagecodecs) and imagecodecs' libpng. A 16-bit photo is answered in 16 bits in
+PNG and TIFF; JPEG and WebP are 8-bit formats. What each format keeps is in docs/limits.md.
 """
 
 from colorize.photoio.common import (

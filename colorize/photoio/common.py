@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+import numpy as np
 from PIL import Image, ImageCms
 
 ORIENTATION = 0x0112
@@ -49,6 +50,8 @@ class PhotoMeta:
     exif: bytes | None = None  # orientation reset to 1 (the pixels are upright)
     pages: int = 1
     depth: int = 8  # 16 for a 16-bit photo
+    # icc_profile parsed (by read_meta): the request's conversions reuse it instead of parsing it again
+    icc_parsed: ImageCms.ImageCmsProfile | None = field(default=None, repr=False, compare=False)
 
 
 def tag_values(tags, tag: int) -> tuple[int, ...]:
@@ -60,3 +63,15 @@ def tag_values(tags, tag: int) -> tuple[int, ...]:
 
 def bits_per_sample(image: Image.Image) -> tuple[int, ...]:
     return tag_values(getattr(image, "tag_v2", None), 258)
+
+
+_TRANSPOSE = {2: (np.fliplr,), 3: (lambda a: np.rot90(a, 2),), 4: (np.flipud,),
+              5: (lambda a: np.rot90(a, 1), np.flipud), 6: (lambda a: np.rot90(a, -1),),
+              7: (lambda a: np.rot90(a, -1), np.flipud), 8: (lambda a: np.rot90(a, 1),)}
+
+
+def turn_upright(pixels: np.ndarray, orientation: int) -> np.ndarray:
+    """An (H, W, C) array turned as the EXIF/TIFF ``orientation`` says, as Pillow's exif_transpose turns 8 bits."""
+    for step in _TRANSPOSE.get(orientation, ()):
+        pixels = step(pixels)
+    return pixels

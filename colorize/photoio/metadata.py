@@ -16,10 +16,15 @@ from colorize.photoio.common import (
     PhotoMeta,
     bits_per_sample,
 )
+from colorize.photoio.png import is_colour_png16
+
+_SRGB_PROFILE = ImageCms.ImageCmsProfile(io.BytesIO(SRGB_ICC))  # parsed once a process, not once an answer
+_X_RESOLUTION, _Y_RESOLUTION, _RESOLUTION_UNIT = 282, 283, 296
 
 
 def is_sixteen_bit(image: Image.Image) -> bool:
-    return image.mode.startswith("I;16") or image.mode == "I" or 16 in bits_per_sample(image)
+    return (image.mode.startswith("I;16") or image.mode == "I" or 16 in bits_per_sample(image)
+            or is_colour_png16(image))
 
 
 def read_meta(image: Image.Image) -> PhotoMeta:
@@ -34,8 +39,8 @@ def read_meta(image: Image.Image) -> PhotoMeta:
         except (ImageCms.PyCMSError, OSError, ValueError, TypeError) as exc:
             raise PhotoError(f"the embedded ICC profile cannot be read ({exc}); save the photo without it or "
                              "with a valid profile", "corrupt_icc_profile") from exc
-        meta.icc_profile = icc
-    dpi = image.info.get("dpi")
+        meta.icc_profile, meta.icc_parsed = icc, profile
+    dpi = image.info.get("dpi") if _declares_resolution(image) else None
     if dpi:
         try:
             x, y = (float(v) for v in dpi)
@@ -47,6 +52,20 @@ def read_meta(image: Image.Image) -> PhotoMeta:
     if image.format == "TIFF":
         meta.pages = image.n_frames
     return meta
+
+
+def _declares_resolution(image: Image.Image) -> bool:
+    """Whether the file states its resolution: Pillow makes one up where it does not, (1, 1) for a TIFF
+    without resolution tags and 72 for a JPEG whose EXIF has none, and an answer must not carry it."""
+    if image.format == "TIFF":
+        return _X_RESOLUTION in image.tag_v2 and _Y_RESOLUTION in image.tag_v2
+    if image.format in ("JPEG", "MPO") and image.info.get("jfif_unit") not in (1, 2):  # JFIF's dots per inch, cm
+        try:
+            exif = image.getexif()
+            return _X_RESOLUTION in exif and _RESOLUTION_UNIT in exif
+        except Exception:  # noqa: BLE001 - EXIF parsing raises many types on hostile input
+            return False
+    return True
 
 
 def _exif_upright(image: Image.Image) -> bytes | None:
@@ -81,11 +100,10 @@ def icc_for_answer(meta: PhotoMeta | None, result: Image.Image | np.ndarray) -> 
         return result, None
     if meta.icc_space == "RGB " and isinstance(result, Image.Image):
         try:
-            source = ImageCms.ImageCmsProfile(io.BytesIO(meta.icc_profile))
+            source = meta.icc_parsed or ImageCms.ImageCmsProfile(io.BytesIO(meta.icc_profile))
             if not (source.profile.profile_description or "").startswith("sRGB"):
-                srgb = ImageCms.ImageCmsProfile(io.BytesIO(SRGB_ICC))
                 mode = result.mode if result.mode in ("RGB", "RGBA") else "RGB"
-                result = ImageCms.profileToProfile(result.convert(mode), srgb, source, outputMode=mode)
+                result = ImageCms.profileToProfile(result.convert(mode), _SRGB_PROFILE, source, outputMode=mode)
             return result, meta.icc_profile
         except (ImageCms.PyCMSError, OSError, ValueError, TypeError):
             return result, SRGB_ICC

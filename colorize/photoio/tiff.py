@@ -1,5 +1,6 @@
-"""TIFF specifics: what a TIFF may be here (pages, compression, bit depth), 16-bit RGB read with tifffile, and
-16-bit TIFFs written (tifffile, or streamed strip by strip for a large scan)."""
+"""TIFF specifics: what a TIFF may be here (pages, compression, bit depth), 16-bit RGB read with tifffile
+(full_depth hands a 16-bit colour PNG to png.py), and 16-bit TIFFs written (tifffile, or streamed strip by
+strip for a large scan)."""
 
 from __future__ import annotations
 
@@ -11,8 +12,17 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, TiffImagePlugin
 
-from colorize.photoio.common import MAX_PAGES, TIFF_COMPRESSIONS, PhotoError, PhotoMeta, bits_per_sample, tag_values
+from colorize.photoio.common import (
+    MAX_PAGES,
+    TIFF_COMPRESSIONS,
+    PhotoError,
+    PhotoMeta,
+    bits_per_sample,
+    tag_values,
+    turn_upright,
+)
 from colorize.photoio.metadata import icc_for_answer, text_tags
+from colorize.photoio.png import is_colour_png16, read_png16
 
 
 def _bit_depth_error(depth: str, sample_formats: tuple[int, ...]) -> PhotoError:
@@ -74,14 +84,12 @@ def check_unopened_tiff(data: bytes) -> None:
         raise _bit_depth_error(f"{'/'.join(map(str, bits))}-bit", formats)
 
 
-_TRANSPOSE = {2: (np.fliplr,), 3: (lambda a: np.rot90(a, 2),), 4: (np.flipud,),
-              5: (lambda a: np.rot90(a, 1), np.flipud), 6: (lambda a: np.rot90(a, -1),),
-              7: (lambda a: np.rot90(a, -1), np.flipud), 8: (lambda a: np.rot90(a, 1),)}
-
-
 def full_depth(image: Image.Image, source: bytes | str | Path) -> Image.Image | np.ndarray:
-    """The photo's pixels at their own depth, upright: a 16-bit RGB(A) TIFF as a uint16 array (H, W, 3|4) read
-    with tifffile from ``source`` (its bytes or path); any other photo as the PIL image, unchanged."""
+    """The photo's pixels at their own depth, upright: a 16-bit RGB(A) TIFF or PNG as a uint16 array (H, W, 3)
+    read from ``source`` (its bytes or path; tifffile, or png.read_png16); any other photo as the PIL image,
+    unchanged. Call it before the image is decoded: Pillow forgets a PNG's sample depth once it has."""
+    if is_colour_png16(image):
+        return read_png16(image, source)
     if image.format != "TIFF" or image.mode not in ("RGB", "RGBA") or 16 not in bits_per_sample(image):
         return image
     import tifffile
@@ -98,9 +106,7 @@ def full_depth(image: Image.Image, source: bytes | str | Path) -> Image.Image | 
     if pixels.dtype != np.uint16 or pixels.ndim != 3 or pixels.shape[2] not in (3, 4):
         raise PhotoError(f"a 16-bit TIFF of shape {pixels.shape} and type {pixels.dtype} is not supported",
                          "unsupported_bit_depth")
-    for step in _TRANSPOSE.get(orientation, ()):
-        pixels = step(pixels)
-    return np.ascontiguousarray(pixels[..., :3])
+    return np.ascontiguousarray(turn_upright(pixels, orientation)[..., :3])
 
 
 def write_tiff16(pixels: np.ndarray, target, icc: bytes | None, dpi, exif: bytes | None, fast: bool) -> None:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import io
+
 import pytest
+from PIL import Image
 
 from middleware.uploads import content_disposition, download_stem, sniff_image_type
 from tests.middleware.conftest import image_bytes
@@ -12,6 +15,19 @@ from tests.middleware.conftest import image_bytes
                                        ("GIF", "image/gif"), ("BMP", "image/bmp"), ("TIFF", "image/tiff")])
 def test_sniff_recognises_images(fmt, mime):
     assert sniff_image_type(image_bytes(fmt)) == mime
+
+
+def bigtiff() -> bytes:
+    buffer = io.BytesIO()
+    Image.new("L", (4, 4)).save(buffer, "TIFF", big_tiff=True)
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize("data", [bigtiff(), b"MM\x00+\x00\x08\x00\x00" + bytes(8)],
+                         ids=["little-endian", "big-endian"])
+def test_sniff_recognises_a_bigtiff(data):
+    """The model service reads BigTIFF (Pillow, and tifffile at 16 bits): the web app must not refuse it."""
+    assert sniff_image_type(data) == "image/tiff"
 
 
 @pytest.mark.parametrize("data", [b"", b"hello world", b"%PDF-1.7", b"<svg xmlns='x'/>", b"RIFF....WAVE"])

@@ -30,8 +30,9 @@ from tests.colorize.test_photoio import (
     tagged_tiff16,
     tifffile_tiff,
 )
+from tests.colorize.test_photoio_reading import count_profile_parses, exif_bytes
 from tests.conftest import natural_image
-from tests.model_service.images import encode, lightness, photo_bytes
+from tests.model_service.images import encode, lightness, photo_bytes, red_blue_swapped_profile
 
 URL = "/v1/colorize?render_size=64"
 
@@ -97,6 +98,20 @@ def test_a_16_bit_png_is_answered_as_a_16_bit_png(client, grey_answers):
     assert np.abs(answer.astype(int) - ramp[..., None]).max() <= 2
 
 
+@pytest.mark.parametrize("fmt", ["png", "tiff"])
+def test_a_16_bit_colour_png_is_answered_at_16_bits_with_its_metadata(client, fmt):
+    photo = rgb16(20, 30)
+    data = photoio.png16(photo, SRGB, (300, 300), exif_bytes(orientation=6))
+    response = ok(post(client, data, f"&format={fmt}", "image/png"), f"image/{fmt}", 16)
+    answer = read_png16(response.data)[0] if fmt == "png" else tifffile.imread(io.BytesIO(response.data))
+    assert answer.shape == (30, 20, 3)  # turned upright
+    # with the tiny model's own colours, where in gamut L is the scan's to a thousandth (8 bits: half a unit)
+    assert np.median(np.abs(lightness16(answer) - lightness16(np.rot90(photo, -1)))) < 0.01
+    out = opened(response.data)
+    assert out.info["icc_profile"] == SRGB and out.getexif()[MAKE] == "Nikon"
+    assert out.getexif().get(ORIENTATION, 1) == 1 and out.info["dpi"] == pytest.approx((300, 300), abs=0.01)
+
+
 @pytest.mark.parametrize("fmt, mimetype", [("jpeg", "image/jpeg"), ("webp", "image/webp")])
 def test_8_bit_formats_get_8_bits(client, fmt, mimetype):
     response = ok(post(client, tifffile_tiff(grey16_ramp()), f"&format={fmt}"), mimetype, 8)
@@ -110,6 +125,18 @@ def test_an_8_bit_tiff_is_answered_as_an_8_bit_tiff(client, image):
     answer = tifffile.imread(io.BytesIO(response.data))
     assert answer.dtype == np.uint8 and answer.shape == (30, 40, 3)
     assert np.abs(lightness(opened(response.data)) - lightness(image)).mean() < 0.5
+
+
+@pytest.mark.parametrize("pixels", [np.asarray(natural_image(12, 16)), rgb16(12, 16)], ids=["8-bit", "16-bit"])
+def test_a_bigtiff_is_answered(client, pixels):
+    response = ok(post(client, tifffile_tiff(pixels, photometric="rgb", bigtiff=True)), "image/tiff",
+                  pixels.itemsize * 8)
+    assert tifffile.imread(io.BytesIO(response.data)).shape == (12, 16, 3)
+
+
+def test_a_tiff_without_a_resolution_is_answered_without_one(client):
+    answer = opened(ok(post(client, pillow_tiff(natural_image(12, 16))), "image/tiff", 8).data)
+    assert 282 not in answer.tag_v2 and 283 not in answer.tag_v2  # not the 1 dpi Pillow reads it as
 
 
 def test_format_tiff_for_a_jpeg(client):
@@ -162,6 +189,15 @@ def test_a_16_bit_tiff_s_metadata_is_carried(client, pixels):
     png = opened(ok(post(client, data, "&format=png"), "image/png", 16).data)
     assert png.size == (20, 30) and png.info["icc_profile"] == SRGB and png.getexif()[MAKE] == "Nikon"
     assert png.info["dpi"] == pytest.approx((300, 300), abs=0.01)
+
+
+def test_the_icc_profile_is_parsed_once_a_request(client, monkeypatch):
+    profile = red_blue_swapped_profile()  # its own RGB: converted to sRGB, and the answer back into it
+    data = encode(natural_image(12, 16), "JPEG", icc_profile=profile)
+    profile_parses = count_profile_parses(monkeypatch)
+    answer = opened(ok(post(client, data, content_type="image/jpeg"), "image/jpeg", 8).data)
+    assert answer.info["icc_profile"] == profile
+    assert profile_parses == [profile]
 
 
 # -- hostile TIFFs ----------------------------------------------------------------------------------------
