@@ -22,8 +22,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from benchmarks.compute import latency_ms, model_flops
-from benchmarks.machine import print_machine, save_results
+from benchmarks.machine import latency_ms, model_flops, print_machine, save_results
 from colorize import DEFAULT_CHECKPOINT
 from colorize.checkpoint import load_model
 from colorize.engine import colorizer_for
@@ -38,7 +37,7 @@ VARIANTS = {  # name -> (autocast dtype or None, channels_last)
 
 def timed_ms(fn, runs: int, device: str = "cuda") -> float:
     """Median time of ``fn`` in ms over ``runs`` calls after 3 warm-up calls: CUDA events on a GPU (the
-    device's own time), elsewhere the wall clock (benchmarks.compute.latency_ms; the CPU, for the tests)."""
+    device's own time), elsewhere the wall clock (benchmarks.machine.latency_ms; the CPU, for the tests)."""
     if not device.startswith("cuda"):
         return latency_ms(fn, runs)
     for _ in range(3):

@@ -90,6 +90,7 @@ class Load:
         self.lock = threading.Lock()
         self.started = 0
         self.latencies: list[float] = []  # seconds, of 200 answers
+        self.every: list[float] = []  # seconds, of every answer (503s too), not of errors
         self.outcomes: Counter[str] = Counter()  # "200", "503", "ReadTimeout", ...
         self.retry_after: Counter[str] = Counter()  # 503s: "with" / "without" Retry-After
 
@@ -118,6 +119,8 @@ class Load:
                 elapsed = time.perf_counter() - start
                 with self.lock:
                     self.outcomes[outcome] += 1
+                    if response is not None:
+                        self.every.append(elapsed)
                     if outcome == "200":
                         self.latencies.append(elapsed)
                     elif outcome == "503":

@@ -27,8 +27,7 @@ from pathlib import Path
 
 import torch
 
-from benchmarks.compute import latency_ms, model_flops
-from benchmarks.machine import print_machine, save_results
+from benchmarks.machine import latency_ms, model_flops, print_machine, save_results
 from colorize import DEFAULT_CHECKPOINT, runtime
 from colorize.checkpoint import load_model
 from colorize.engine import colorizer_for, openmp_environment, openvino_available

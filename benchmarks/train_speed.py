@@ -33,8 +33,7 @@ from pathlib import Path
 
 import torch
 
-from benchmarks.compute import model_flops
-from benchmarks.machine import print_machine
+from benchmarks.machine import model_flops, print_machine
 from benchmarks.model import machine_rates, paired_floor_ratio
 from colorize.models import create_model, list_models
 from training.config import TrainConfig

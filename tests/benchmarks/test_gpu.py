@@ -3,7 +3,7 @@
 import torch
 
 from benchmarks import gpu
-from benchmarks.compute import model_flops
+from benchmarks.machine import model_flops
 from colorize.models import create_model
 
 

@@ -3,8 +3,8 @@
 import pytest
 import torch
 
-from benchmarks.compute import model_flops
 from benchmarks.layers import layer_groups
+from benchmarks.machine import model_flops
 from colorize import engine, runtime
 from colorize.models import create_model
 
