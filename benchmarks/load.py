@@ -84,8 +84,10 @@ def default_image() -> bytes:
 class Load:
     """Clients that share a budget of requests and a deadline, and the answers they got."""
 
-    def __init__(self, url: str, body: bytes, raw: bool, timeout: float, total: int, deadline: float):
+    def __init__(self, url: str, body: bytes, raw: bool, timeout: float, total: int, deadline: float,
+                 honour_retry_after: bool = False):
         self.url, self.body, self.raw, self.timeout = url, body, raw, timeout
+        self.honour_retry_after = honour_retry_after  # after a 503, wait what its Retry-After says
         self.total, self.deadline = total, deadline
         self.lock = threading.Lock()
         self.started = 0
@@ -125,6 +127,9 @@ class Load:
                         self.latencies.append(elapsed)
                     elif outcome == "503":
                         self.retry_after["with" if response.headers.get("Retry-After") else "without"] += 1
+                wait = response.headers.get("Retry-After", "") if outcome == "503" else ""
+                if self.honour_retry_after and wait.isdigit():
+                    time.sleep(min(float(wait), max(0.0, self.deadline - time.monotonic())))
 
     def answered(self) -> int:
         with self.lock:

@@ -40,7 +40,8 @@ def curve(url: str, body: bytes, args: argparse.Namespace) -> list[dict]:
     """One step of ``args.duration`` seconds per client count in ``args.curve``, on the running services."""
     rows = []
     for clients in args.curve:
-        load = Load(url, body, args.raw, args.timeout, MAX_REQUESTS, time.monotonic() + (args.duration or 20))
+        load = Load(url, body, args.raw, args.timeout, MAX_REQUESTS, time.monotonic() + (args.duration or 20),
+                    honour_retry_after=args.honour_retry_after)
         wall = load.run(clients)
         answers = max(load.answered(), 1)
         ok, every = percentiles(load.latencies), percentiles(load.every)
@@ -96,6 +97,8 @@ def main(argv: list[str] | None = None) -> int:
     p.description = __doc__
     p.add_argument("--steps", type=int, nargs="+", default=[1, 2, 4, 8, 16, 32, 64], help="client counts")
     p.add_argument("--plot", type=Path, help="a PNG of the curve")
+    p.add_argument("--honour-retry-after", action="store_true",
+                   help="clients wait what a 503's Retry-After says before they send again (default: at once)")
     args = p.parse_args(argv)
     args.curve, args.name = args.steps, "overload" if args.name == "load" else args.name
     with ExitStack() as stack:
@@ -109,7 +112,8 @@ def main(argv: list[str] | None = None) -> int:
         Load(url, body, args.raw, args.timeout, warmup, time.monotonic() + args.timeout).run(min(warmup, 8))
         rows = curve(url, body, args)
     info = (f"{cpu_model()}, {os.cpu_count()} cores; {urlsplit(url).path}; {len(body)} bytes; "
-            f"{args.workers} model worker(s); {' '.join(args.model_env) or 'default settings'}")
+            f"{args.workers} model worker(s); {' '.join(args.model_env) or 'default settings'}; clients "
+            + ("wait Retry-After after a 503" if args.honour_retry_after else "send again at once after a 503"))
     save_results(args.out, args.name, {"machine": cpu_model(), "url": url, "workers": args.workers,
                                        "model_env": args.model_env, "curve": rows},
                  f"# Overload curve\n\n{info}\n\n" + curve_markdown(rows))

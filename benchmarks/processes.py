@@ -118,3 +118,60 @@ def gunicorn(service: str, env: dict[str, str], logs: Path) -> Iterator[tuple[st
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+def _memory_mib() -> tuple[float, float]:
+    """This process's resident memory, MiB: anonymous (its own) and file-backed (libraries, mapped weights,
+    shared with every worker that maps the same files, so a container counts them once)."""
+    fields = dict(line.split(":", 1) for line in Path("/proc/self/status").read_text().splitlines() if ":" in line)
+    return int(fields["RssAnon"].split()[0]) / 1024, int(fields["RssFile"].split()[0]) / 1024
+
+
+def worker_stages(source: Path, megapixels: tuple[float, ...] = (1, 12)) -> list[tuple[str, float, float]]:
+    """What one model service worker holds, stage by stage, as gunicorn's worker builds it (create_app with
+    the environment's settings: MODEL_CHECKPOINTS, MODEL_RUNTIME ...), then after a request of each size."""
+    import ctypes
+    import gc
+    import io
+
+    stages = [("python", *_memory_mib())]
+    import flask  # noqa: F401
+    import numpy  # noqa: F401
+    from PIL import Image
+
+    stages.append(("flask, numpy, Pillow", *_memory_mib()))
+    import torch  # noqa: F401
+
+    stages.append(("torch imported", *_memory_mib()))
+    from model_service import create_app
+
+    app = create_app({"WARMUP": False})
+    stages.append(("models loaded (create_app)", *_memory_mib()))
+    app.extensions["model_service"].warm_up()  # as the worker does before it takes connections
+    stages.append(("warmed up (and the loading's garbage given back)", *_memory_mib()))
+    client, grey = app.test_client(), Image.open(source).convert("L")
+    for mp in megapixels:
+        side = round((mp * 1e6) ** 0.5)
+        buffer = io.BytesIO()
+        grey.resize((side, side)).save(buffer, "JPEG", quality=90)
+        answer = client.post("/v1/colorize", data=buffer.getvalue(), headers={"Content-Type": "image/jpeg"})
+        assert answer.status_code == 200, answer.data[:200]
+        answer.close()  # as a server does once it has sent it: the body's reservation ends (model_service.bodies)
+        stages.append((f"after a {mp:g} MP request", *_memory_mib()))
+    ctypes.CDLL("libc.so.6").malloc_trim(0)
+    stages.append(("after malloc_trim(0)", *_memory_mib()))
+    gc.collect()
+    ctypes.CDLL("libc.so.6").malloc_trim(0)
+    stages.append(("after gc.collect() and malloc_trim(0)", *_memory_mib()))
+    return stages
+
+
+if __name__ == "__main__":
+    # python -m benchmarks.processes: a model service worker's memory, stage by stage (docs/limits.md).
+    from benchmarks.machine import cpu_model
+
+    rows = worker_stages(ROOT.parent / "shared/data/bench/kodak24/kodim04.jpg")
+    print(f"{cpu_model()}; MODEL_RUNTIME={os.environ.get('MODEL_RUNTIME', 'auto')}\n")
+    print("| stage | anonymous MiB | file-backed MiB | resident MiB |\n|---|---:|---:|---:|")
+    for name, anon, file in rows:
+        print(f"| {name} | {anon:.0f} | {file:.0f} | {anon + file:.0f} |")

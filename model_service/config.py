@@ -38,8 +38,10 @@ DEFAULTS: dict[str, Any] = {
     "MAX_PIXELS": 60_000_000,  # a 50 MP scan with room to spare; never decoded above it
     "DEFAULT_RENDER_SIZE": 0,  # 0: the checkpoint's own (metadata render_size), else 256
     "MAX_CONCURRENT_INFERENCES": 1,  # per worker
-    # 16 waiting per worker: 8 clients that wait for their answers never see a 503 (docs/limits.md).
-    "MAX_QUEUE": 16,  # requests per worker allowed to wait for an inference slot
+    # 8 waiting per worker: 8 clients that wait for their answers never see a 503 even if all reach one
+    # worker, and with two workers the service admits fewer requests than the web app sends at once, so
+    # past saturation it sheds (503 at once) instead of queueing behind the web app (docs/limits.md).
+    "MAX_QUEUE": 8,  # requests per worker allowed to wait for an inference slot
     # Under the web app's 60 s read timeout, so a queued request is shed (503) before the web app gives up.
     "QUEUE_TIMEOUT": 45.0,  # seconds one request may wait for a slot
     "RETRY_AFTER": 2,  # seconds, sent with every 503
