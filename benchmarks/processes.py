@@ -156,7 +156,7 @@ def worker_stages(source: Path, megapixels: tuple[float, ...] = (1, 12)) -> list
         grey.resize((side, side)).save(buffer, "JPEG", quality=90)
         answer = client.post("/v1/colorize", data=buffer.getvalue(), headers={"Content-Type": "image/jpeg"})
         assert answer.status_code == 200, answer.data[:200]
-        answer.close()  # as a server does once it has sent it: the body's reservation ends (model_service.bodies)
+        answer.close()  # as a server does once it has sent it: the body's reservation ends (colorize.bodies)
         stages.append((f"after a {mp:g} MP request", *_memory_mib()))
     ctypes.CDLL("libc.so.6").malloc_trim(0)
     stages.append(("after malloc_trim(0)", *_memory_mib()))

@@ -12,7 +12,8 @@ import requests
 from flask import Flask
 
 from middleware import errors, security
-from middleware.client import ModelServiceClient
+from colorize.bodies import BodyBudget
+from middleware.client import RETRY_AFTER, ModelServiceClient
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULTS = {
@@ -22,6 +23,9 @@ DEFAULTS = {
     "MODEL_SERVICE_UNREACHABLE_BUDGET": 2.0,  # all connect attempts together, retries included
     "MODEL_SERVICE_POOL_SIZE": 32,
     "MAX_CONTENT_LENGTH": 160 * 1000 * 1000,  # under the model service's 160 MiB: refused at the edge first
+    # Request bodies one worker holds at once (colorize/bodies.py); past it 503 busy. One upload of the
+    # largest size, or many photos: two workers fit the web container's 1 GiB (docs/limits.md).
+    "MAX_BODY_BYTES": 160 * 1000 * 1000,
     # Non-file form fields. Werkzeug (3.1) also compares its parser's buffer plus each chunk it reads
     # (file data included) with this limit: at 64 KiB, photos over about 200 kB were refused with 413.
     "MAX_FORM_MEMORY_SIZE": 500_000,
@@ -80,6 +84,11 @@ def create_app(config: dict | None = None) -> Flask:
 
     app.register_blueprint(views.bp)
     app.register_blueprint(api.bp)
+    limit, largest = int(app.config["MAX_BODY_BYTES"]), int(app.config["MAX_CONTENT_LENGTH"])
+    if limit < largest:
+        raise ValueError(f"FLASK_MAX_BODY_BYTES={limit} is below FLASK_MAX_CONTENT_LENGTH={largest}: an upload "
+                         "of the largest size would never be admitted")
+    app.wsgi_app = BodyBudget(app.wsgi_app, limit, largest, RETRY_AFTER, setting="FLASK_MAX_BODY_BYTES")
     return app
 
 

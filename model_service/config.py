@@ -31,7 +31,7 @@ DEFAULTS: dict[str, Any] = {
     "MODEL_CHANNELS_LAST": True,  # measured faster on CPU in fp32 and bf16 (model_service/README.md)
     "MODEL_THREADS": 0,  # torch threads per worker; 0 = $OMP_NUM_THREADS, else cores / WEB_CONCURRENCY
     "MAX_UPLOAD_BYTES": 160 * 1024 * 1024,  # a 60 MP 16-bit grey scan, uncompressed (docs/limits.md)
-    # Request bodies one worker holds at once, running and queued (model_service/bodies.py); past it a
+    # Request bodies one worker holds at once, running and queued (colorize/bodies.py); past it a
     # request is answered 503 busy. One scan at MAX_UPLOAD_BYTES and smaller photos beside it; two workers
     # of the shipped models with it fit a 4 GiB container (docs/limits.md).
     "MAX_BODY_BYTES": 256 * 1024 * 1024,

@@ -1,4 +1,4 @@
-"""The bytes of request bodies a worker holds at once are bounded (model_service/bodies.py)."""
+"""The bytes of request bodies a worker holds at once are bounded (colorize/bodies.py)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import io
 import pytest
 
 from model_service import create_app
-from model_service.bodies import BodyBudget
+from colorize.bodies import BodyBudget
 from model_service.config import ConfigError
 from tests.model_service.images import photo_bytes
 

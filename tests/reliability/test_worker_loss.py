@@ -13,7 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 import requests
 
 from benchmarks.processes import child_pids
-from tests.reliability.conftest import model_service_env, start_gunicorn, start_middleware, wait_until
+from tests.reliability.conftest import middleware_env, model_service_env, start_gunicorn, start_middleware, wait_until
 from tests.reliability.inputs import grey_jpeg
 
 CLIENTS = 8
@@ -108,3 +108,34 @@ def test_32_uploads_of_100_mb_at_once_are_each_a_200_or_a_503_within_the_memory_
     # its 100 MB body: 2 GB.
     bound = idle + 2 * budget / 2 ** 20
     assert peak < bound, f"peak RSS {peak:.0f} MiB, idle {idle:.0f} MiB, bound {bound:.0f} MiB"
+
+
+def test_32_uploads_of_100_mb_to_the_web_app_are_each_a_200_or_a_503_within_its_memory_bound(tiny_checkpoint,
+                                                                                             tmp_path):
+    upload, budget = 100_000_000, 250_000_000
+    model = start_gunicorn("model_service", model_service_env(tiny_checkpoint, MAX_UPLOAD_BYTES=upload + 1_000_000,
+                                                              MAX_BODY_BYTES=4 * upload), tmp_path / "model.log")
+    web_env = middleware_env(model.url, MAX_CONTENT_LENGTH=upload + 1_000_000, MAX_BODY_BYTES=budget)
+    web = start_gunicorn("middleware", web_env, tmp_path / "web.log", ready="/healthz")
+    body = grey_jpeg(48, 64) + b"\0" * (upload - len(grey_jpeg(48, 64)))
+    try:
+        workers = child_pids(web.process.pid)
+        idle = {pid: rss_mib(pid, "VmRSS") for pid in workers}
+
+        def post(_: int) -> int | str:
+            try:
+                return requests.post(f"{web.url}/api/colorize", files={"image": ("big.jpg", body)},
+                                     timeout=120).status_code
+            except requests.RequestException as exc:
+                return type(exc).__name__
+
+        with ThreadPoolExecutor(32) as pool:
+            statuses = list(pool.map(post, range(32)))
+        peaks = {pid: rss_mib(pid) for pid in workers}
+    finally:
+        web.stop()
+        model.stop()
+    assert set(statuses) <= {200, 503}, statuses
+    assert statuses.count(200) >= 2 and statuses.count(503) >= 1, statuses
+    for pid in workers:  # each of its 16 threads would otherwise hold a 100 MB upload
+        assert peaks[pid] < idle[pid] + 2 * budget / 2 ** 20, (pid, idle[pid], peaks[pid])

@@ -1,7 +1,9 @@
-"""A bound, in bytes, on the request bodies one worker holds at once (the requests running and those queued).
+"""A bound, in bytes, on the request bodies one worker of either service holds at once (the requests running
+and those queued): plain WSGI and the standard library only, so that the web app's image (which has no torch
+and no model code) carries this one file of the core.
 
 A request waits for an inference slot holding its whole body (the uploads are parsed into memory:
-api.InMemoryRequest), so a count of requests bounds memory only by luck: 16 waiting scans of 160 MiB are
+model_service.api.InMemoryRequest, middleware.security.InMemoryRequest), so a count of requests bounds memory only by luck: 16 waiting scans of 160 MiB are
 2.5 GiB. BodyBudget wraps the WSGI app and, before a byte of the body is read, reserves its Content-Length
 (MAX_UPLOAD_BYTES for a chunked body, whose size is unknown) from MAX_BODY_BYTES; the reservation ends when
 the answer has been sent. A body that does not fit is answered 503 ``busy`` with Retry-After, like a full
@@ -17,8 +19,6 @@ import gc
 import json
 import threading
 from collections.abc import Callable, Iterable
-
-from werkzeug.wsgi import ClosingIterator
 
 _DRAIN_CHUNK = 1 << 20
 # After a request with a body of a photo (not a probe), the memory its decoding freed is handed back to the
@@ -47,13 +47,30 @@ def release_freed_memory(collect: bool = False) -> None:
         _TRIM(0)
 
 
+class _Closing:
+    """The app's answer, and ``then`` run when the server closes it (after the last byte is sent)."""
+
+    def __init__(self, answer: Iterable[bytes], then: Callable[[], None]):
+        self.answer, self.then = answer, then
+
+    def __iter__(self):
+        return iter(self.answer)
+
+    def close(self) -> None:
+        try:
+            if hasattr(self.answer, "close"):
+                self.answer.close()
+        finally:
+            self.then()
+
+
 class BodyBudget:
     """WSGI middleware: at most ``limit`` bytes of request bodies admitted at once."""
 
-    def __init__(self, app: Callable, limit: int, max_body: int, retry_after: int,
-                 on_reject: Callable[[], None] | None = None):
+    def __init__(self, app: Callable, limit: int, max_body: int, retry_after: int | str,
+                 on_reject: Callable[[], None] | None = None, setting: str = "MAX_BODY_BYTES"):
         self.app, self.limit, self.max_body, self.retry_after = app, limit, max_body, retry_after
-        self.on_reject = on_reject
+        self.on_reject, self.setting = on_reject, setting  # setting: named in the 503's message
         self.held = 0  # bytes reserved by the requests admitted and not yet answered
         self._lock = threading.Lock()
 
@@ -89,7 +106,7 @@ class BodyBudget:
                     release_freed_memory()
 
         try:
-            return ClosingIterator(self.app(environ, start_response), [release])
+            return _Closing(self.app(environ, start_response), release)
         except BaseException:
             release()
             raise
@@ -105,7 +122,7 @@ class BodyBudget:
             self.on_reject()
         mib = 1 << 20
         message = (f"this worker holds {held / mib:.0f} MiB of request bodies and {size / mib:.1f} MiB more would "
-                   f"pass its {self.limit / mib:.0f} MiB (MAX_BODY_BYTES); try again shortly")
+                   f"pass its {self.limit / mib:.0f} MiB ({self.setting}); try again shortly")
         body = json.dumps({"error": {"code": "busy", "message": message}}).encode()
         start_response("503 SERVICE UNAVAILABLE", [("Content-Type", "application/json"),
                                                     ("Content-Length", str(len(body))),
