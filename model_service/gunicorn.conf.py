@@ -1,7 +1,7 @@
 """Gunicorn settings: ``gunicorn -c model_service/gunicorn.conf.py "model_service:create_app()"``.
 
 Environment: PORT (8001), HOST (0.0.0.0), WEB_CONCURRENCY (workers, 2), THREADS (per worker; default
-MAX_CONCURRENT_INFERENCES + MAX_QUEUE + 4, i.e. 21), TIMEOUT (120 s), LOG_LEVEL (info). Each worker loads
+MAX_CONCURRENT_INFERENCES + MAX_QUEUE + 4, i.e. 13), TIMEOUT (120 s), LOG_LEVEL (info). Each worker loads
 its own model after the fork (preload_app=False): no torch state crosses a fork, and MODEL_THREADS
 defaults to the cores divided by WEB_CONCURRENCY. Keep THREADS above MAX_CONCURRENT_INFERENCES +
 MAX_QUEUE, so that a full queue is answered with a quick 503 and /healthz, /readyz and /metrics still
