@@ -3,9 +3,10 @@ and those queued): plain WSGI and the standard library only, so that the web app
 and no model code) carries this one file of the core.
 
 A request waits for an inference slot holding its whole body (the uploads are parsed into memory:
-model_service.api.InMemoryRequest, middleware.security.InMemoryRequest), so a count of requests bounds memory only by luck: 16 waiting scans of 160 MiB are
-2.5 GiB. BodyBudget wraps the WSGI app and, before a byte of the body is read, reserves its Content-Length
-(MAX_UPLOAD_BYTES for a chunked body, whose size is unknown) from MAX_BODY_BYTES; the reservation ends when
+model_service.api.InMemoryRequest, middleware.security.InMemoryRequest), so a count of requests bounds
+memory only by luck: 16 waiting scans of 160 MiB are 2.5 GiB. BodyBudget wraps the WSGI app and, before a
+byte of the body is read, reserves its Content-Length (the largest upload for a chunked body, whose size
+is unknown) from the budget (MAX_BODY_BYTES, FLASK_MAX_BODY_BYTES); the reservation ends when
 the answer has been sent. A body that does not fit is answered 503 ``busy`` with Retry-After, like a full
 queue. Its bytes are read and dropped a chunk at a time first (never held): an HTTP client sends its whole
 body before it reads the answer, and a server that answers and closes early hands it a connection reset

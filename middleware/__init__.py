@@ -11,8 +11,8 @@ from pathlib import Path
 import requests
 from flask import Flask
 
-from middleware import errors, security
 from colorize.bodies import BodyBudget
+from middleware import errors, security
 from middleware.client import RETRY_AFTER, ModelServiceClient
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -17,8 +17,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     """
     from PIL import Image
 
-    from model_service import api, errors, metrics
     from colorize.bodies import BodyBudget
+    from model_service import api, errors, metrics
     from model_service.config import load_config
     from model_service.registry import ModelRegistry
 

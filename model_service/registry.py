@@ -11,8 +11,8 @@ import re
 import threading
 from typing import Any
 
-from colorize.checkpoint import CheckpointError, model_name, read_metadata
 from colorize.bodies import release_freed_memory
+from colorize.checkpoint import CheckpointError, model_name, read_metadata
 from model_service.config import ConfigError
 from model_service.gate import InferenceGate
 from model_service.predictor import CHECKPOINT_FIX, ModelLoadError, Predictor

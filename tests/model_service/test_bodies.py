@@ -6,8 +6,8 @@ import io
 
 import pytest
 
-from model_service import create_app
 from colorize.bodies import BodyBudget
+from model_service import create_app
 from model_service.config import ConfigError
 from tests.model_service.images import photo_bytes
 
