@@ -23,6 +23,8 @@ _SIGNATURES = (
     (b"GIF89a", "image/gif"),
     (b"II*\x00", "image/tiff"),
     (b"MM\x00*", "image/tiff"),
+    (b"II+\x00", "image/tiff"),  # BigTIFF: the model service reads it
+    (b"MM\x00+", "image/tiff"),
     (b"BM", "image/bmp"),
 )
 
@@ -51,9 +53,21 @@ def sniff_image_type(data: bytes) -> str | None:
     """The MIME type of an image recognised by its first bytes (never by its name), else None."""
     if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
         return "image/webp"
-    if data[4:8] == b"ftyp" and data[8:12] in (b"avif", b"avis"):
+    if _is_avif(data):
         return "image/avif"
     return next((mime for magic, mime in _SIGNATURES if data.startswith(magic)), None)
+
+
+def _is_avif(data: bytes) -> bool:
+    """An ftyp box whose major brand is AVIF's, or a generic HEIF one (mif1, msf1) with AVIF's among its
+    compatible brands: the files the model service reads (Pillow's AVIF plugin takes both)."""
+    if data[4:8] != b"ftyp":
+        return False
+    if data[8:12] in (b"avif", b"avis"):
+        return True
+    end = min(int.from_bytes(data[:4], "big"), len(data))
+    compatible = {data[i:i + 4] for i in range(16, end - 3, 4)}
+    return data[8:12] in (b"mif1", b"msf1") and bool(compatible & {b"avif", b"avis"})
 
 
 def read_upload(file: FileStorage | None) -> Upload:

@@ -41,6 +41,8 @@ FAST_TIFF_PIXELS = 16_000_000
 # other lossless uploads and anything else come back as PNG. A 16-bit photo is answered in 16 bits in PNG and
 # TIFF; metadata (ICC profile, DPI, EXIF) go into every format that holds them (colorize.photoio).
 AUTO_FORMATS = {"JPEG": "jpeg", "MPO": "jpeg", "WEBP": "webp", "TIFF": "tiff"}
+# The longest side each format can hold (libwebp's and libjpeg's limits); PNG and TIFF hold any this service takes.
+MAX_SIDE = {"webp": 16383, "jpeg": 65500}
 RAW_MEDIA_TYPES = ("image/", "application/octet-stream")
 _HOW_TO_SEND = ("send the image as the request body with Content-Type image/... (or "
                 "application/octet-stream), or as the file field 'image' of a multipart/form-data form")
@@ -174,6 +176,10 @@ def colorize_image() -> Response:
     probe = open_image(data, current_app.config["MAX_PIXELS"])  # 400/415/422 before queueing
     if output_format == "auto":
         output_format = AUTO_FORMATS.get(probe.format, "png")
+    if max(probe.size) > MAX_SIDE.get(output_format, max(probe.size)):  # refused now, not as a 500 after colouring
+        raise ApiError(422, "too_large_for_format", f"the image is {probe.width}x{probe.height}; {output_format} "
+                                                    f"answers are at most {MAX_SIDE[output_format]} pixels a side: "
+                                                    "ask for format=png or tiff")
     queued = time.perf_counter()
     try:
         # Decoding inside the slot bounds the memory and CPU that waiting requests hold.

@@ -185,6 +185,8 @@ def load_image(image: Image.Image, profile: ImageCms.ImageCmsProfile | None = No
         raise TooManyPixels(str(exc)) from exc
     except Exception as exc:  # noqa: BLE001 - truncated or broken data surfaces as many types
         raise CorruptImage(f"cannot decode the {fmt} data: {exc}") from exc
+    if image.mode in ("P", "PA") and image.palette is None:  # a PNG without its PLTE chunk: Pillow cannot convert it
+        raise CorruptImage(f"the {fmt} image has palette colours but no palette")
     if image.mode not in _PIPELINE_MODES:
         try:
             image = image.convert("RGBA" if "A" in image.mode else "RGB")

@@ -129,8 +129,9 @@ def document(config: Mapping[str, Any], model_names: list[str], default_model: s
                            "unsupported_bit_depth"]),
             "422": _error(f"The image declares more than {max_pixels} pixels (checked from its header; "
                           "decompression bombs are never decoded), a TIFF has more than "
-                          f"{MAX_PAGES} pages, or its ICC profile cannot be read.",
-                          ["too_many_pixels", "too_many_pages", "corrupt_icc_profile"]),
+                          f"{MAX_PAGES} pages, its ICC profile cannot be read, or it is too long a side for the "
+                          "answer's format (WebP 16,383 pixels, JPEG 65,500).",
+                          ["too_many_pixels", "too_many_pages", "corrupt_icc_profile", "too_large_for_format"]),
             "503": not_ready,
         },
     }

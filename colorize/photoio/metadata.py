@@ -20,6 +20,7 @@ from colorize.photoio.png import is_colour_png16
 
 _SRGB_PROFILE = ImageCms.ImageCmsProfile(io.BytesIO(SRGB_ICC))  # parsed once a process, not once an answer
 _X_RESOLUTION, _Y_RESOLUTION, _RESOLUTION_UNIT = 282, 283, 296
+MAX_DPI = 1_000_000  # far above any scanner's; a resolution beyond it is not carried into the answer
 
 
 def is_sixteen_bit(image: Image.Image) -> bool:
@@ -44,7 +45,7 @@ def read_meta(image: Image.Image) -> PhotoMeta:
     if dpi:
         try:
             x, y = (float(v) for v in dpi)
-            if x > 0 and y > 0:
+            if 0 < x <= MAX_DPI and 0 < y <= MAX_DPI:  # more is damage, and PNG's pHYs cannot hold it
                 meta.dpi = (x, y)
         except (TypeError, ValueError):
             pass
