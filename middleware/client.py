@@ -11,6 +11,7 @@ Every 503 carries ``Retry-After``: the service's own when it sent one, else RETR
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -20,6 +21,7 @@ from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
 
 # The model service's answer headers about the photo: its bit depth, a multi-page TIFF's page count and page.
 PASSED_HEADERS = ("X-Bit-Depth", "X-Source-Pages", "X-Page", "X-Hints", "X-Vividness")
+log = logging.getLogger(__name__)
 RETRY_AFTER = "5"  # seconds, when the service is unreachable or did not say (a restart takes a few)
 # The upload page's model list changes only when the service restarts with other settings: ask it again
 # after this many seconds. A failed ask is remembered for less, so that the page does not wait for an
@@ -111,7 +113,7 @@ class ModelServiceClient:
         self.backoff = backoff
         self.session = session or requests.Session()
         self._models: tuple[float, dict | ModelServiceError] | None = None  # (expiry, answer or failure)
-        self.retries = 0  # requests sent again after a hang-up (the tests and the logs read it)
+        self.retries = 0  # requests sent again after a hang-up (each also logged)
 
     def colorize(self, image: bytes, content_type: str, render_size: int | None = None,
                  output_format: str | None = None, model: str | None = None,
@@ -205,6 +207,7 @@ class ModelServiceClient:
                     if not hung_up:
                         hung_up, session = True, _fresh_session()
                         self.retries += 1
+                        log.warning("the model service hung up on %s %s before answering; sent once more", method, path)
                         continue
                     raise ModelServiceUnavailable(
                         "The colorization service closed the connection before answering. "
