@@ -14,9 +14,9 @@ import numpy as np
 from colorize.video.probe import UnreadableVideo, VideoTooLarge
 
 # x264's constant-quality setting: 18 is near transparent for film scans (grain survives), at about twice
-# the bytes of FFmpeg's default 23; "faster" keeps encoding off the critical path on two cores.
+# the bytes of FFmpeg's default 23; "veryfast" keeps x264 within a 480p frame's share of two cores.
 DEFAULT_CRF = 18
-DEFAULT_PRESET = "faster"
+DEFAULT_PRESET = "veryfast"
 # Audio codecs an MP4 holds (copied as they are); any other (PCM from a scanner's MOV or AVI) is encoded to AAC.
 _MP4_AUDIO = {"aac", "mp3", "ac3", "eac3", "alac", "opus", "flac"}
 _EIGHT_BIT_Y = {"yuv420p", "yuvj420p", "yuv422p", "yuvj422p", "yuv444p", "yuvj444p", "yuv411p", "yuv440p",

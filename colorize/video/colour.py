@@ -5,6 +5,7 @@ Memory holds one batch of frames whatever the length; the output's Y plane is th
 from __future__ import annotations
 
 import os
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -18,8 +19,9 @@ from colorize import lab
 from colorize.hints import Hint, check_inside, hint_map, spread_hints
 from colorize.pipeline import lightness_at_render_size, predict_ab, recommended_render_size
 from colorize.video.codec import DEFAULT_CRF, DEFAULT_PRESET, VideoWriter, read_frames
-from colorize.video.probe import VideoInfo, VideoLimits, probe
+from colorize.video.probe import UnreadableVideo, VideoInfo, VideoLimits, probe
 from colorize.video.stabilize import Stabilizer
+from colorize.video.stream import Sink, prefetch
 
 DEFAULT_BATCH = 8
 # Y'CbCr from R'G'B' (Kr, Kb): the output's matrix is tagged in the stream (codec.VideoWriter).
@@ -89,56 +91,37 @@ def colorize_video(source: str | Path, destination: str | Path, model: torch.nn.
     render_size = render_size or recommended_render_size(getattr(model, "metadata", None))
     destination = Path(destination)
     partial = destination.with_name(f".{destination.name}.{os.getpid()}.partial")
-    report, timings = VideoReport(), {"decode": 0.0, "network": 0.0, "stabilize": 0.0, "chroma": 0.0,
-                                      "encode": 0.0}
+    report = VideoReport()
+    timings = dict.fromkeys(("decode", "network", "stabilize", "chroma", "encode"), 0.0)
     stabilizer = Stabilizer() if stabilize else None
     start = time.perf_counter()
     container = av.open(str(source), metadata_errors="ignore")
-    writer = None
+    stop = threading.Event()
+    writer = sink = batches = None
     try:
         video = container.streams.video[0]
         audio = container.streams.audio[0] if container.streams.audio else None
-        pending_audio: list = []
-
-        def on_audio(packet):  # audio demuxed before the first video frame waits for the writer
-            if writer is None:
-                pending_audio.append(packet)
-            else:
-                writer.write_audio(packet)
-
-        frames = read_frames(container, on_audio=on_audio if audio is not None else None,
-                             max_frames=(limits or VideoLimits()).max_frames)
-        exhausted = False
-        while not exhausted:
-            tick = time.perf_counter()
-            batch = []
-            for frame in frames:
-                batch.append(frame)
-                if len(batch) == batch_size:
-                    break
-            else:
-                exhausted = True
-            timings["decode"] += time.perf_counter() - tick
-            if not batch:
-                break
+        full_range = video.codec_context.pix_fmt in ("yuvj420p", "yuvj422p", "yuvj444p") or \
+            int(video.codec_context.color_range or 0) == 2
+        writer = VideoWriter(partial, info.width, info.height, video, rotation=info.rotation, full_range=full_range,
+                             audio=audio, crf=crf, preset=preset)
+        report.audio = "none" if audio is None else "copied" if writer.audio_copied else "encoded"
+        sink = Sink(depth=2 * batch_size)
+        frames = read_frames(container, on_audio=(lambda packet: sink.call(writer.write_audio, packet))
+                             if audio is not None else None, max_frames=(limits or VideoLimits()).max_frames)
+        batches = prefetch(_batches(frames, batch_size, render_size, timings), 2, stop)
+        for batch, full, small in batches:
             if should_stop is not None and should_stop():
                 raise Cancelled("the job was cancelled")
-            if writer is None:
-                height, width = batch[0].y.shape
-                writer = VideoWriter(partial, width, height, video, rotation=info.rotation,
-                                     full_range=batch[0].full_range, audio=audio, crf=crf, preset=preset)
-                report.audio = "none" if audio is None else "copied" if writer.audio_copied else "encoded"
-                for packet in pending_audio:
-                    writer.write_audio(packet)
-                pending_audio.clear()
+            if batch[0].y.shape != (writer.height, writer.width):
+                raise UnreadableVideo(f"a frame is {batch[0].y.shape[1]} x {batch[0].y.shape[0]}, not the "
+                                      f"{writer.width} x {writer.height} the stream declares")
             tick = time.perf_counter()
-            full = [_lightness(frame.y, frame.full_range) for frame in batch]
-            small = torch.cat([lightness_at_render_size(lightness, render_size) for lightness in full])
             if hints and report.frames == 0:
                 size = (batch[0].y.shape[1], batch[0].y.shape[0])
-                ab = torch.cat([_first_frame_hints(model, small[:1], hints, size),
-                                predict_ab(model, small[1:], vividness=vividness)]) if len(batch) > 1 \
-                    else _first_frame_hints(model, small[:1], hints, size)
+                first = _first_frame_hints(model, small[:1], hints, size)
+                ab = torch.cat([first, predict_ab(model, small[1:], vividness=vividness)]) if len(batch) > 1 \
+                    else first
             else:
                 ab = predict_ab(model, small, vividness=vividness)
             timings["network"] += time.perf_counter() - tick
@@ -149,26 +132,57 @@ def colorize_video(source: str | Path, destination: str | Path, model: torch.nn.
                     ab_frame = torch.from_numpy(stabilizer.step(small[index, 0].numpy(), ab_frame.numpy()))
                 timings["stabilize"] += time.perf_counter() - tick
                 tick = time.perf_counter()
-                cb, cr = _chroma(full[index], ab_frame, writer.bt601, frame.full_range)
+                cb, cr = _chroma(full[index], ab_frame, writer.bt601, writer.full_range)
                 timings["chroma"] += time.perf_counter() - tick
-                tick = time.perf_counter()
-                writer.write(frame.y, cb, cr, frame.pts)
-                timings["encode"] += time.perf_counter() - tick
+                sink.call(_timed_write, writer, timings, frame.y, cb, cr, frame.pts)
             report.frames += len(batch)
             if progress is not None:
                 progress(report.frames, max(info.frames, report.frames))
-        tick = time.perf_counter()
-        writer.close()
-        timings["encode"] += time.perf_counter() - tick
+        sink.call(_timed_write, writer, timings, None, None, None, None)
+        sink.close()
         os.replace(partial, destination)
     except BaseException:
+        stop.set()
+        if sink is not None:
+            sink.abandon()
         if writer is not None:
             writer.abort()
         partial.unlink(missing_ok=True)
         raise
     finally:
+        if batches is not None:
+            batches.close()  # the decoding thread ends before its container is closed
         container.close()
     report.seconds = time.perf_counter() - start
     report.cuts = stabilizer.cuts if stabilizer is not None else 0
     report.timings_ms = {key: round(value * 1000.0, 1) for key, value in timings.items()}
     return report
+
+
+def _batches(frames, batch_size: int, render_size: int, timings: dict):
+    """Frames in batches with their full-resolution and render-size lightness (on the decoding thread)."""
+    batch = []
+    tick = time.perf_counter()
+    for frame in frames:
+        batch.append(frame)
+        if len(batch) == batch_size:
+            yield _prepared(batch, render_size, timings, tick)
+            batch, tick = [], time.perf_counter()
+    if batch:
+        yield _prepared(batch, render_size, timings, tick)
+
+
+def _prepared(batch, render_size: int, timings: dict, tick: float):
+    full = [_lightness(frame.y, frame.full_range) for frame in batch]
+    small = torch.cat([lightness_at_render_size(lightness, render_size) for lightness in full])
+    timings["decode"] += time.perf_counter() - tick
+    return batch, full, small
+
+
+def _timed_write(writer: VideoWriter, timings: dict, y, cb, cr, pts) -> None:
+    tick = time.perf_counter()
+    if y is None:
+        writer.close()
+    else:
+        writer.write(y, cb, cr, pts)
+    timings["encode"] += time.perf_counter() - tick
