@@ -11,7 +11,7 @@ from tests.deploy.manifests import GKE, env_of, quantity, render_kustomization, 
 
 KUSTOMIZATIONS = ["base", "overlays/cpu", "overlays/gpu"]
 EXPECTED_KINDS = {"Namespace", "Deployment", "Service", "HorizontalPodAutoscaler", "PodDisruptionBudget",
-                  "Ingress", "NetworkPolicy"}
+                  "Ingress", "NetworkPolicy", "PersistentVolumeClaim"}
 
 
 def objects(path: str) -> dict[tuple[str, str], dict]:
@@ -67,7 +67,7 @@ def test_services_autoscalers_and_budgets_point_at_the_deployments(path):
 
 
 @pytest.mark.parametrize("path", KUSTOMIZATIONS)
-def test_pods_are_hardened_with_a_writable_tmp_only(path):
+def test_pods_are_hardened_and_write_only_to_their_volumes(path):
     for (kind, name), deployment in objects(path).items():
         if kind != "Deployment":
             continue
@@ -81,6 +81,18 @@ def test_pods_are_hardened_with_a_writable_tmp_only(path):
         mounts = {m["mountPath"]: m["name"] for m in container(deployment)["volumeMounts"]}
         volumes = {v["name"]: v for v in pod["volumes"]}
         assert "emptyDir" in volumes[mounts["/tmp"]], name
+
+
+@pytest.mark.parametrize("path", KUSTOMIZATIONS)
+def test_every_model_pod_shares_one_video_jobs_folder(path):
+    objs = objects(path)
+    model = objs[("Deployment", "colorize-model")]
+    mounts = {m["mountPath"]: m["name"] for m in container(model)["volumeMounts"]}
+    jobs_dir = env_of(container(model))["VIDEO_JOBS_DIR"]
+    volume = {v["name"]: v for v in model["spec"]["template"]["spec"]["volumes"]}[mounts[jobs_dir]]
+    claim = objs[("PersistentVolumeClaim", volume["persistentVolumeClaim"]["claimName"])]["spec"]
+    # a status or result request may reach any pod, and a pod takes up the jobs of one that died
+    assert claim["accessModes"] == ["ReadWriteMany"]
 
 
 @pytest.mark.parametrize("path", KUSTOMIZATIONS)
