@@ -1,5 +1,6 @@
 """Colouring many photos: list the inputs as (source, target) pairs, pick a shard, write each result atomically,
-and run them on worker threads that share one loaded model.
+and run them on worker threads that share one loaded model. The listing also finds videos (by their content),
+which colorize.video.batch colours.
 
     items = plan(["scans/"], Path("colorized"), "png")          # the folder tree is kept under colorized/
     mine = select_shard(items, *shard_from_env(None, None))      # all of them outside a Job
@@ -26,6 +27,13 @@ from colorize import photoio
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif"}
 FORMATS = ("png", "jpg", "tiff")
+# Taken as videos without reading them: one that is not is then reported (colorize.video.probe says why).
+VIDEO_SUFFIXES = {".mp4", ".m4v", ".mov", ".qt", ".mkv", ".webm", ".avi", ".3gp"}
+# Never read to see whether they are videos: an archive's sidecars and audio (an M4A is an MP4 without video),
+# and this project's own temporary files.
+_NOT_VIDEO_SUFFIXES = {".partial", ".txt", ".json", ".xml", ".xmp", ".csv", ".md", ".pdf", ".html", ".yaml",
+                       ".yml", ".log", ".ini", ".db", ".m4a", ".mp3", ".wav", ".flac", ".aac", ".ogg", ".opus"}
+VIDEO_FORMAT = "mp4"
 
 
 class ShardError(ValueError):
@@ -38,12 +46,13 @@ class ItemFailed(Exception):
 
 @dataclass(frozen=True)
 class Item:
-    """One photo to colour: where it is read, where its result goes, and the name its shard is chosen by
-    (its path relative to the input folder, or its file name when it was given directly)."""
+    """One photo or video to colour: where it is read, where its result goes, and the name its shard is chosen
+    by (its path relative to the input folder, or its file name when it was given directly)."""
 
     source: Path
     target: Path
     key: str
+    video: bool = False
 
 
 @dataclass
@@ -58,23 +67,39 @@ class Summary:
 
 
 def plan(inputs: Iterable[str | Path], out: Path, fmt: str) -> list[Item]:
-    """Every photo to colour and its output: a folder's images (recursively) keep their tree under ``out``,
-    a file given directly goes to the top of ``out``. Images under ``out`` itself are left out, so that an
-    output folder inside an input folder is not coloured again on the next run."""
+    """Every photo and video to colour and its output: a folder's (recursively) keep their tree under ``out``,
+    a file given directly goes to the top of ``out``; a video's output is NAME.mp4. Photos are found by
+    suffix; videos by suffix, or, for other files, by their first bytes. Files under ``out`` itself are left
+    out, so that an output folder inside an input folder is not coloured again on the next run."""
     out_abs = out.absolute()
     items = []
     for given in map(Path, inputs):
         if given.is_dir():
             for source in sorted(given.rglob("*")):
-                if source.suffix.lower() not in IMAGE_SUFFIXES or not source.is_file():
+                suffix = source.suffix.lower()
+                if suffix in _NOT_VIDEO_SUFFIXES or out_abs in source.absolute().parents:
                     continue
-                if out_abs in source.absolute().parents:
+                video = suffix not in IMAGE_SUFFIXES and (suffix in VIDEO_SUFFIXES or _sniffs_as_video(source))
+                if not (video or suffix in IMAGE_SUFFIXES) or not source.is_file():
                     continue
                 relative = source.relative_to(given)
-                items.append(Item(source, out / relative.with_suffix(f".{fmt}"), relative.as_posix()))
-        else:  # a file, or a path that does not exist: the run reports it
-            items.append(Item(given, out / f"{given.stem}.{fmt}", given.name))
+                items.append(Item(source, out / relative.with_suffix(f".{VIDEO_FORMAT if video else fmt}"),
+                                  relative.as_posix(), video))
+        else:  # a file, or a path that does not exist: the run reports it (as a photo unless it is a video)
+            video = _sniffs_as_video(given) or given.suffix.lower() in VIDEO_SUFFIXES
+            items.append(Item(given, out / f"{given.stem}.{VIDEO_FORMAT if video else fmt}", given.name, video))
     return items
+
+
+def _sniffs_as_video(path: Path) -> bool:
+    """Whether the file's first bytes are a video container's (colorize.video.looks_like_video)."""
+    from colorize.video.probe import looks_like_video  # no PyAV: the first bytes only
+
+    try:
+        with open(path, "rb") as file:
+            return looks_like_video(file.read(16))
+    except OSError:  # a folder, a broken link, no permission: not a video
+        return False
 
 
 def shard_of(key: str, count: int) -> int:
@@ -84,10 +109,23 @@ def shard_of(key: str, count: int) -> int:
 
 
 def select_shard(items: list[Item], index: int, count: int) -> list[Item]:
+    """Shard ``index`` of ``count``: the photos whose key hashes to it (shard_of), and the videos at positions
+    index, index + count, ... of the listing, so that as many shards as films take one film each (a hash would
+    leave some shards two films of hours and others none)."""
     if count < 1 or not 0 <= index < count:
         raise ShardError(f"shard index {index} is not in 0..{count - 1}" if count >= 1
                          else f"the shard count must be at least 1, got {count}")
-    return items if count == 1 else [item for item in items if shard_of(item.key, count) == index]
+    if count == 1:
+        return items
+    mine, videos = [], 0
+    for item in items:
+        if item.video:
+            if videos % count == index:
+                mine.append(item)
+            videos += 1
+        elif shard_of(item.key, count) == index:
+            mine.append(item)
+    return mine
 
 
 def shard_from_env(index: int | None, count: int | None,
@@ -168,25 +206,33 @@ def colorize_file(item: Item, colorize: Colorize, fmt: str) -> None:
         raise ItemFailed(f"not a readable image ({exc})") from exc
 
 
+def triage(items: list[Item], summary: Summary, overwrite: bool = False,
+           on_result: Callable[[Item, str], None] | None = None) -> list[Item]:
+    """The items to colour: those whose output exists go to ``summary.skipped`` (unless ``overwrite``), and
+    an item whose output is another's (a.jpg and a.png in one folder: both would be a.png) to its failed."""
+    seen: dict[Path, Item] = {}
+    todo = []
+    for item in items:
+        if item.target in seen:
+            summary.failed.append((item, f"same output as {seen[item.target].source}"))
+            _report(on_result, item, "failed")
+            continue
+        seen[item.target] = item
+        if not overwrite and item.target.exists():
+            summary.skipped.append(item)
+            _report(on_result, item, "skipped")
+        else:
+            todo.append(item)
+    return todo
+
+
 def run(items: list[Item], colorize: Colorize, fmt: str, *, jobs: int = 1, overwrite: bool = False,
         on_result: Callable[[Item, str], None] | None = None) -> Summary:
     """Colour ``items`` on ``jobs`` threads (``colorize`` is called from all of them: the torch model is
     shared, its work releases the GIL). Each outcome, "done", "skipped" or "failed", goes to ``on_result``
     as it happens; a failure never stops the others."""
     summary = Summary()
-    seen: dict[Path, Item] = {}
-    todo = []
-    for item in items:
-        if item.target in seen:  # e.g. a.jpg and a.png in one folder: both would be a.png
-            summary.failed.append((item, f"same output as {seen[item.target].source}"))
-            _report(on_result, item, "failed")
-        elif not overwrite and item.target.exists():
-            seen[item.target] = item
-            summary.skipped.append(item)
-            _report(on_result, item, "skipped")
-        else:
-            seen[item.target] = item
-            todo.append(item)
+    todo = triage(items, summary, overwrite, on_result)
 
     def one(item: Item) -> str | None:
         try:

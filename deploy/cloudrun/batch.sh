@@ -1,14 +1,19 @@
 #!/usr/bin/env bash
 # Colours a whole bucket prefix on Cloud Run Jobs with the model image deploy.sh built: applies
-# batch-job.yaml with `gcloud run jobs replace` and runs it. Running it again resumes: the photos
-# whose output exists are skipped. docs/deploy.md, "Colouring a whole bucket", walks through it.
+# batch-job.yaml (photos, in shards) or batch-video-job.yaml (MEDIA=films: one film per task) with
+# `gcloud run jobs replace` and runs it. Running it again resumes: what has an output is skipped.
+# docs/deploy.md, "Colouring a whole bucket" and "Colouring a bucket of films", walk through it.
 #
 #   PROJECT_ID=my-project BUCKET=my-photo-archive INPUT_PREFIX=scans OUTPUT_PREFIX=colorized \
 #       deploy/cloudrun/batch.sh
+#   PROJECT_ID=my-project BUCKET=my-film-archive INPUT_PREFIX=films OUTPUT_PREFIX=colorized-films \
+#       MEDIA=films TASKS=$(gcloud storage ls 'gs://my-film-archive/films/**' | wc -l) deploy/cloudrun/batch.sh
 #
 # Env:
 #   PROJECT_ID, BUCKET, INPUT_PREFIX, OUTPUT_PREFIX   (required) the photos are gs://BUCKET/INPUT_PREFIX/...,
 #                   their results go to gs://BUCKET/OUTPUT_PREFIX/... with the same folder tree
+#   MEDIA           photos (default): job colorize-batch; films: job colorize-batch-video, where TASKS
+#                   should be the number of films (task I colours the I-th)
 #   REGION          europe-west4;  REPOSITORY  colorize;  TAG  the git commit, short (as deploy.sh)
 #   TASKS           shards (default 10);  PARALLELISM  tasks at once (default 5)
 #   WAIT=0          start the execution and return (default: wait for it to finish)
@@ -29,6 +34,12 @@ REPOSITORY=${REPOSITORY:-colorize}
 TAG=${TAG:-$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || date +%Y%m%d%H%M%S)}
 TASKS=${TASKS:-10}
 PARALLELISM=${PARALLELISM:-5}
+MEDIA=${MEDIA:-photos}
+case "$MEDIA" in
+    photos) MANIFEST=batch-job.yaml; JOB=colorize-batch ;;
+    films) MANIFEST=batch-video-job.yaml; JOB=colorize-batch-video ;;
+    *) echo "MEDIA must be photos or films, not '$MEDIA'" >&2; exit 2 ;;
+esac
 DRY_RUN=${DRY_RUN:-0}
 OUT_DIR=${OUT_DIR:-$(mktemp -d)}
 mkdir -p "$OUT_DIR"
@@ -55,7 +66,7 @@ exists iam service-accounts describe "$BATCH_SERVICE_ACCOUNT" ||
 gc storage buckets add-iam-policy-binding "gs://$BUCKET" \
     --member "serviceAccount:$BATCH_SERVICE_ACCOUNT" --role roles/storage.objectUser
 
-say "job colorize-batch: $TASKS tasks, $PARALLELISM at once, image $MODEL_IMAGE"
+say "job $JOB: $TASKS tasks, $PARALLELISM at once, image $MODEL_IMAGE"
 sed -e "s|\${MODEL_IMAGE}|$MODEL_IMAGE|g" \
     -e "s|\${BATCH_SERVICE_ACCOUNT}|$BATCH_SERVICE_ACCOUNT|g" \
     -e "s|\${BUCKET}|$BUCKET|g" \
@@ -63,13 +74,13 @@ sed -e "s|\${MODEL_IMAGE}|$MODEL_IMAGE|g" \
     -e "s|\${OUTPUT_PREFIX}|$OUTPUT_PREFIX|g" \
     -e "s|\${TASKS}|$TASKS|g" \
     -e "s|\${PARALLELISM}|$PARALLELISM|g" \
-    "$HERE/batch-job.yaml" >"$OUT_DIR/batch-job.yaml"
-if grep -nE '\$\{[A-Z_]+\}' "$OUT_DIR/batch-job.yaml" >&2; then echo "unfilled placeholders" >&2; exit 1; fi
-gc run jobs replace "$OUT_DIR/batch-job.yaml" --region "$REGION"
+    "$HERE/$MANIFEST" >"$OUT_DIR/$MANIFEST"
+if grep -nE '\$\{[A-Z_]+\}' "$OUT_DIR/$MANIFEST" >&2; then echo "unfilled placeholders" >&2; exit 1; fi
+gc run jobs replace "$OUT_DIR/$MANIFEST" --region "$REGION"
 
 say "run: gs://$BUCKET/$INPUT_PREFIX -> gs://$BUCKET/$OUTPUT_PREFIX"
 if [ "${WAIT:-1}" = 1 ]; then
-    gc run jobs execute colorize-batch --region "$REGION" --wait
+    gc run jobs execute "$JOB" --region "$REGION" --wait
 else
-    gc run jobs execute colorize-batch --region "$REGION" --async
+    gc run jobs execute "$JOB" --region "$REGION" --async
 fi
