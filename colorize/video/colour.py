@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -90,7 +91,7 @@ def colorize_video(source: str | Path, destination: str | Path, model: torch.nn.
     info = info or probe(source, limits)
     render_size = render_size or recommended_render_size(getattr(model, "metadata", None))
     destination = Path(destination)
-    partial = destination.with_name(f".{destination.name}.{os.getpid()}.partial")
+    partial = destination.with_name(f".{destination.name}.{uuid.uuid4().hex[:12]}.partial")  # unique per writer
     report = VideoReport()
     timings = dict.fromkeys(("decode", "network", "stabilize", "chroma", "encode"), 0.0)
     stabilizer = Stabilizer() if stabilize else None
