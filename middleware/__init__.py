@@ -13,7 +13,8 @@ from flask import Flask
 
 from colorize.bodies import BodyBudget
 from middleware import errors, security
-from middleware.client import RETRY_AFTER, ModelServiceClient
+from middleware.client import RETRY_AFTER
+from middleware.video_client import VideoJobsClient
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULTS = {
@@ -31,9 +32,14 @@ DEFAULTS = {
     "MAX_FORM_MEMORY_SIZE": 500_000,
     "MAX_FORM_PARTS": 64,
     "MAX_FILES_PER_FORM": 8,
+    # A video upload is spooled to a temporary file (in VIDEO_SPOOL_DIR; empty: the system's), not held, and
+    # bounded by its own limit: the model service's VIDEO_MAX_BYTES. Each upload in flight takes that much disk.
+    "MAX_VIDEO_BYTES": 2 << 30,
+    "VIDEO_SPOOL_DIR": "",
+    "MODEL_SERVICE_UPLOAD_TIMEOUT": 30.0,  # seconds the service may take to take in the next block of a video
     "CSRF_ENABLED": True,
     "CSRF_TIME_LIMIT": 3600 * 6,
-    "CSRF_EXEMPT_BLUEPRINTS": ("api",),
+    "CSRF_EXEMPT_BLUEPRINTS": ("api", "videos"),
     "SESSION_COOKIE_HTTPONLY": True,
     "SESSION_COOKIE_SAMESITE": "Lax",
 }
@@ -80,27 +86,30 @@ def create_app(config: dict | None = None) -> Flask:
     security.init_app(app)
     errors.init_app(app)
 
-    from middleware import api, views
+    from middleware import api, videos, views
 
     app.register_blueprint(views.bp)
     app.register_blueprint(api.bp)
+    app.register_blueprint(videos.bp)
     limit, largest = int(app.config["MAX_BODY_BYTES"]), int(app.config["MAX_CONTENT_LENGTH"])
     if limit < largest:
         raise ValueError(f"FLASK_MAX_BODY_BYTES={limit} is below FLASK_MAX_CONTENT_LENGTH={largest}: an upload "
                          "of the largest size would never be admitted")
-    app.wsgi_app = BodyBudget(app.wsgi_app, limit, largest, RETRY_AFTER, setting="FLASK_MAX_BODY_BYTES")
+    budget = BodyBudget(app.wsgi_app, limit, largest, RETRY_AFTER, setting="FLASK_MAX_BODY_BYTES")
+    app.wsgi_app = videos.BudgetBypass(budget, app.wsgi_app)
     return app
 
 
-def _make_client(app: Flask) -> ModelServiceClient:
+def _make_client(app: Flask) -> VideoJobsClient:
     session = requests.Session()
     pool = int(app.config["MODEL_SERVICE_POOL_SIZE"])
     session.mount("http://", requests.adapters.HTTPAdapter(pool_connections=4, pool_maxsize=pool))
     session.mount("https://", requests.adapters.HTTPAdapter(pool_connections=4, pool_maxsize=pool))
-    return ModelServiceClient(
+    return VideoJobsClient(
         app.config["MODEL_SERVICE_URL"],
         connect_timeout=float(app.config["MODEL_SERVICE_CONNECT_TIMEOUT"]),
         read_timeout=float(app.config["MODEL_SERVICE_READ_TIMEOUT"]),
         unreachable_budget=float(app.config["MODEL_SERVICE_UNREACHABLE_BUDGET"]),
         session=session,
+        upload_timeout=float(app.config["MODEL_SERVICE_UPLOAD_TIMEOUT"]),
     )

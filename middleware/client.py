@@ -183,13 +183,15 @@ class ModelServiceClient:
         except ModelServiceError:
             return False
 
-    def _request(self, method: str, path: str, read_timeout: float | None = None,
-                 **kwargs) -> requests.Response:
+    def _request(self, method: str, path: str, read_timeout: float | None = None, resend: bool = True,
+                 send_timeout: float | None = None, **kwargs) -> requests.Response:
+        """``resend``: False where a request the service hung up on must not be sent again (an upload it may
+        have taken). ``send_timeout``: for a large body, which urllib3 sends under the connect timeout."""
         deadline = time.monotonic() + self.unreachable_budget
         delay = self.backoff
         session, hung_up = self.session, False
         while True:
-            connect_timeout = min(self.connect_timeout, max(0.05, deadline - time.monotonic()))
+            connect_timeout = send_timeout or min(self.connect_timeout, max(0.05, deadline - time.monotonic()))
             try:
                 return session.request(method, self.base_url + path,
                                        timeout=(connect_timeout, read_timeout or self.read_timeout), **kwargs)
@@ -204,7 +206,7 @@ class ModelServiceClient:
                     # the pooled connection was to a worker gone since. Once more, on a connection of its
                     # own (the pool may hold more to the same dead worker); a second hang-up is answered
                     # (an image that kills a worker must not kill them all).
-                    if not hung_up:
+                    if resend and not hung_up:
                         hung_up, session = True, _fresh_session()
                         self.retries += 1
                         log.warning("the model service hung up on %s %s before answering; sent once more", method, path)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hmac
 import io
 import secrets
+import tempfile
 from typing import IO
 
 from flask import Flask, Request, Response, current_app, request, session
@@ -12,7 +13,7 @@ from itsdangerous import BadData, URLSafeTimedSerializer
 from werkzeug.exceptions import BadRequest
 
 CONTENT_SECURITY_POLICY = (
-    "default-src 'self'; img-src 'self' data: blob:; object-src 'none'; base-uri 'self'; "
+    "default-src 'self'; img-src 'self' data: blob:; media-src 'self' blob:; object-src 'none'; base-uri 'self'; "
     "form-action 'self'; frame-ancestors 'none'"
 )
 SECURITY_HEADERS = {
@@ -27,10 +28,15 @@ _SAFE_METHODS = {"GET", "HEAD", "OPTIONS", "TRACE"}
 
 
 class InMemoryRequest(Request):
-    """A request whose multipart files are parsed into BytesIO: uploads never touch the disk."""
+    """A request whose multipart files are parsed into BytesIO: photos never touch the disk. A view that sets
+    ``spool_files`` before it reads the form gets them in temporary files instead (a video, up to gigabytes)."""
+
+    spool_files = False
 
     def _get_file_stream(self, total_content_length: int | None, content_type: str | None,
                          filename: str | None = None, content_length: int | None = None) -> IO[bytes]:
+        if self.spool_files:
+            return tempfile.TemporaryFile(dir=current_app.config.get("VIDEO_SPOOL_DIR") or None)
         # MAX_CONTENT_LENGTH has already bounded the whole body, so memory use is bounded too.
         return io.BytesIO()
 

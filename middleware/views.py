@@ -40,6 +40,7 @@ def _page_context() -> dict:
         models, default_model, hint_models, vivid_models = [], None, [], {}
     chosen = request.form.get("model")
     return {"render_sizes": RENDER_SIZES, "max_bytes": current_app.config["MAX_CONTENT_LENGTH"],
+            "max_video_bytes": current_app.config["MAX_VIDEO_BYTES"],
             "max_files": current_app.config["MAX_FILES_PER_FORM"], "models": models,
             "hint_models": hint_models, "vividness_models": vivid_models, "default_model": default_model,
             "chosen_model": chosen if chosen in models else default_model}
@@ -119,8 +120,9 @@ def about() -> str:
         cards = model_cards(current_client().model_info())
     except ModelServiceError as exc:
         error = exc.message
-    api_url = request.url_root.rstrip("/") + url_for("api.colorize")
-    return render_template("about.html", cards=cards, error=error, api_url=api_url)
+    root = request.url_root.rstrip("/")
+    return render_template("about.html", cards=cards, error=error, api_url=root + url_for("api.colorize"),
+                           videos_url=root + url_for("videos.submit"))
 
 
 def _data_uri(data: bytes, content_type: str) -> str:

@@ -1,7 +1,7 @@
 // The upload page, enhanced: pick, drop or paste photos; each one becomes a card that uploads to
 // /api/colorize, shows progress, then a before/after slider and a download button. A folder, or many photos
-// at once, goes to the queue instead (queue.js). Without this script the same form posts to /colorize and the
-// server answers a result page.
+// at once, goes to the queue instead (queue.js); a video gets a row of its own (videos.js). Without this script
+// the same form posts to /colorize and the server answers a result page.
 (function () {
   "use strict";
 
@@ -279,8 +279,14 @@
     }
   }
 
+  const videos = ColorizeVideos.create(document.getElementById("videos"), form,
+                                       () => ({ ...currentOptions(), stabilize: option("stabilize") }));
+
   function addFiles(files) {
-    addPhotos(Array.from(files || []).filter((f) => f && f.size !== undefined).map((file) => ({ file, path: file.name })));
+    const given = Array.from(files || []).filter((f) => f && f.size !== undefined);
+    const photos = videos.take(given);  // the videos get rows of their own; the rest are photos
+    if (photos.length < given.length) showInlineError("");
+    if (photos.length || !given.length) addPhotos(photos.map((file) => ({ file, path: file.name })));
   }
 
   function addCards(files) {
