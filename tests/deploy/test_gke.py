@@ -96,6 +96,16 @@ def test_every_model_pod_shares_one_video_jobs_folder(path):
 
 
 @pytest.mark.parametrize("path", KUSTOMIZATIONS)
+def test_web_pods_spool_video_uploads_to_disk(path):
+    web = objects(path)[("Deployment", "colorize-web")]
+    mounts = {m["mountPath"]: m["name"] for m in container(web)["volumeMounts"]}
+    volume = {v["name"]: v for v in web["spec"]["template"]["spec"]["volumes"]}[
+        mounts[env_of(container(web))["FLASK_VIDEO_SPOOL_DIR"]]]
+    assert volume["emptyDir"].get("medium") != "Memory"  # a 2 GiB upload must not count as the pod's memory
+    assert quantity(volume["emptyDir"]["sizeLimit"]) >= 2 * quantity("2Gi")
+
+
+@pytest.mark.parametrize("path", KUSTOMIZATIONS)
 def test_probes_and_resources(path):
     objs = objects(path)
     model = container(objs[("Deployment", "colorize-model")])

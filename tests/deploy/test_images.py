@@ -64,6 +64,18 @@ def test_model_is_internal_and_web_waits_for_it():
         assert service["deploy"]["resources"]["limits"]["memory"], name
 
 
+def test_video_jobs_and_uploads_live_on_volumes_not_in_memory():
+    services = compose("docker-compose.yml")
+    volumes = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["volumes"]
+    for service, setting in (("model", "VIDEO_JOBS_DIR"), ("web", "FLASK_VIDEO_SPOOL_DIR")):
+        folder = services[service]["environment"][setting]
+        (mount,) = [v for v in services[service]["volumes"] if v.endswith(":" + folder)]
+        assert mount.split(":")[0] in volumes, service  # a named volume: on disk, kept across restarts
+        assert not folder.startswith("/tmp"), service  # /tmp is a tmpfs, counted as the container's memory
+        # the image makes the folder for its user, so a fresh named volume is writable by it
+        assert f"install -d -o 10001 -g 10001 {folder}" in DOCKERFILES[service].read_text(), service
+
+
 def test_gpu_override_reserves_an_nvidia_device():
     model = compose("docker-compose.yml", "docker-compose.gpu.yml")["model"]
     (device,) = model["deploy"]["resources"]["reservations"]["devices"]
