@@ -18,7 +18,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     from PIL import Image
 
     from colorize.bodies import BodyBudget
-    from model_service import api, errors, metrics
+    from model_service import api, errors, metrics, videos
     from model_service.config import load_config
     from model_service.registry import ModelRegistry
 
@@ -32,12 +32,14 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     Image.MAX_IMAGE_PIXELS = max(Image.MAX_IMAGE_PIXELS or 0, app.config["MAX_PIXELS"])
 
     service_metrics = metrics.init_app(app)
-    app.wsgi_app = BodyBudget(app.wsgi_app, app.config["MAX_BODY_BYTES"], app.config["MAX_UPLOAD_BYTES"],
-                              app.config["RETRY_AFTER"], service_metrics.rejections.labels("body_budget").inc)
+    budget = BodyBudget(app.wsgi_app, app.config["MAX_BODY_BYTES"], app.config["MAX_UPLOAD_BYTES"],
+                        app.config["RETRY_AFTER"], service_metrics.rejections.labels("body_budget").inc)
+    app.wsgi_app = videos.BudgetBypass(budget, app.wsgi_app)  # video uploads stream to disk, bounded on their own
     models = ModelRegistry.from_config(app.config)
     app.extensions["model_service"] = models
     errors.init_app(app)
     app.register_blueprint(api.bp)
+    videos.init_app(app, models, service_metrics)
     if app.config["WARMUP"]:
         models.start_warm_up()
     return app

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import time
+from collections.abc import Callable
 from typing import IO
 
 import numpy as np
@@ -97,16 +98,19 @@ def _param(name: str) -> str | None:
     return value
 
 
-def _predictor() -> Predictor:
+Param = Callable[[str], str | None]  # a request parameter by name
+
+
+def predictor_for(param: Param = _param) -> Predictor:
     """The model the request names (``model``), else the default one."""
     try:
-        return _models().get(_param("model"))
+        return _models().get(param("model"))
     except UnknownModel as exc:
         raise ApiError(400, "unknown_model", str(exc), models=exc.names) from None
 
 
-def _render_size(predictor: Predictor) -> int:
-    raw = _param("render_size")
+def render_size_for(predictor: Predictor, param: Param = _param) -> int:
+    raw = param("render_size")
     if raw is None or raw == "":
         return predictor.render_size
     try:
@@ -129,10 +133,10 @@ def _hints(predictor: Predictor) -> list[Hint]:
     return hints
 
 
-def _vividness(predictor: Predictor) -> float | None:
+def vividness_for(predictor: Predictor, param: Param = _param) -> float | None:
     """The ``vividness`` field: from 0 (the colour distribution's mean) to 1 (its most vivid), for a model with
     a colour distribution; absent or empty: the model's own."""
-    raw = _param("vividness")
+    raw = param("vividness")
     if raw is None or raw == "":
         return None
     try:
@@ -168,11 +172,11 @@ def _encode(image: Image.Image | np.ndarray, name: str, meta: photoio.PhotoMeta)
 @bp.post("/v1/colorize")
 def colorize_image() -> Response:
     data = _image_bytes()
-    predictor = _predictor()
-    render_size = _render_size(predictor)
+    predictor = predictor_for()
+    render_size = render_size_for(predictor)
     output_format = _output_format()
     hints = _hints(predictor)
-    vividness = _vividness(predictor)
+    vividness = vividness_for(predictor)
     probe = open_image(data, current_app.config["MAX_PIXELS"])  # 400/415/422 before queueing
     if output_format == "auto":
         output_format = AUTO_FORMATS.get(probe.format, "png")

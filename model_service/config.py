@@ -8,6 +8,7 @@ first request.
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Mapping
 from typing import Any
 
@@ -46,6 +47,23 @@ DEFAULTS: dict[str, Any] = {
     "QUEUE_TIMEOUT": 45.0,  # seconds one request may wait for a slot
     "RETRY_AFTER": 2,  # seconds, sent with every 503
     "WARMUP": True,  # False: no automatic warm-up inference, so /readyz stays 503 (tests)
+    # Video jobs (model_service/videos): one folder per job, shared by every worker (a volume in compose and
+    # GKE); empty: colorize-videos under the system's temporary folder.
+    "VIDEO_JOBS_DIR": "",
+    "VIDEO_RUNNER": True,  # False: this process takes no video job (tests drive the runner themselves)
+    # 2 GiB: a two-hour SD film at 2 Mbit/s, or ten minutes of a 1080p phone at 17 Mbit/s; streamed to disk,
+    # never held in memory.
+    "VIDEO_MAX_BYTES": 2 * 1024 ** 3,
+    "VIDEO_MAX_DURATION_S": 7200.0,  # a feature film
+    "VIDEO_MAX_PIXELS": 4096 * 2304,  # a frame: 4K DCI and UHD, as colorize.video's own default
+    "VIDEO_MAX_FRAMES": 216_000,  # two hours at 30 fps, so the duration, not the count, bounds a normal film
+    # Jobs waiting across all workers (the folder is shared); past it 503 busy. Two workers each run one, so
+    # the eighth in the queue waits for about four videos.
+    "VIDEO_MAX_QUEUED": 8,
+    "VIDEO_STALE_S": 30.0,  # a running job not heard from for this long lost its worker (it beats 6 times as often)
+    "VIDEO_MAX_ATTEMPTS": 3,  # starts of one job before it is failed (its worker died each time)
+    "VIDEO_RESULT_TTL_S": 86400.0,  # finished jobs (results and failures) are deleted this long after
+    "VIDEO_POLL_S": 1.0,  # how often an idle runner looks for a queued job
 }
 
 _CHOICES = {"MODEL_PRECISION": engine.PRECISIONS, "MODEL_RUNTIME": engine.RUNTIMES}
@@ -107,10 +125,14 @@ def load_config(env: Mapping[str, str] | None = None, overrides: Mapping[str, An
     config.update(overrides)
     config["MODEL_CHECKPOINTS"] = checkpoint_paths(config)
     config["MODEL_DEFAULT"] = str(config["MODEL_DEFAULT"]).strip()
+    config["VIDEO_JOBS_DIR"] = str(config["VIDEO_JOBS_DIR"]).strip() or os.path.join(tempfile.gettempdir(),
+                                                                                      "colorize-videos")
     for name, choices in _CHOICES.items():
         if config[name] not in choices:
             raise ConfigError(f"{name}={config[name]!r}: choose one of {', '.join(choices)}")
-    positive = ("MAX_UPLOAD_BYTES", "MAX_BODY_BYTES", "MAX_PIXELS", "MAX_CONCURRENT_INFERENCES", "QUEUE_TIMEOUT")
+    positive = ("MAX_UPLOAD_BYTES", "MAX_BODY_BYTES", "MAX_PIXELS", "MAX_CONCURRENT_INFERENCES", "QUEUE_TIMEOUT",
+                "VIDEO_MAX_BYTES", "VIDEO_MAX_DURATION_S", "VIDEO_MAX_PIXELS", "VIDEO_MAX_FRAMES", "VIDEO_MAX_QUEUED",
+                "VIDEO_STALE_S", "VIDEO_MAX_ATTEMPTS", "VIDEO_RESULT_TTL_S", "VIDEO_POLL_S")
     for name in positive:
         if not config[name] > 0:
             raise ConfigError(f"{name}={config[name]!r}: must be positive")

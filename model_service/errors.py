@@ -1,7 +1,7 @@
 """Every error leaves the service as JSON ``{"error": {"code": ..., "message": ...}}`` with its HTTP status.
 
-Inside, code raises specific exceptions (decode.DecodeError subclasses, gate.Busy, predictor.NotReady,
-ApiError for request problems); this module is the one place they become status codes.
+Inside, code raises specific exceptions (decode.DecodeError subclasses, colorize.video.VideoError subclasses,
+gate.Busy, predictor.NotReady, ApiError for request problems); this module is the one place they become status codes.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from flask import Flask, Response, current_app, jsonify
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from colorize.hints import HintError, HintsUnsupported
+from colorize.video import VideoError
 from model_service import decode
 from model_service.gate import Busy
 from model_service.predictor import NotReady
@@ -59,6 +60,10 @@ def _api_error(exc: ApiError) -> Response:
     return error_response(exc.status, exc.code, exc.message, **exc.details)
 
 
+def _video_error(exc: VideoError) -> Response:
+    return error_response(exc.status, exc.code, exc.message)  # each says its own status and code
+
+
 def _known_error(exc: Exception) -> Response:
     for kind, status, code in _STATUS:
         if isinstance(exc, kind):
@@ -87,6 +92,7 @@ def _unexpected(exc: Exception) -> Response:
 def init_app(app: Flask) -> None:
     """Register the JSON error handlers on ``app``."""
     app.register_error_handler(ApiError, _api_error)
+    app.register_error_handler(VideoError, _video_error)
     for kind, _, _ in _STATUS:
         app.register_error_handler(kind, _known_error)
     app.register_error_handler(HTTPException, _http_error)

@@ -1,4 +1,4 @@
-"""Prometheus metrics: requests by endpoint and status, latency, requests in flight, queue rejections.
+"""Prometheus metrics: requests by endpoint and status, latency, requests in flight, queue rejections, video jobs.
 
 Under gunicorn with several workers, gunicorn.conf.py sets PROMETHEUS_MULTIPROC_DIR before the workers
 import this module; each worker then writes its values to files there and ``GET /metrics`` (answered by
@@ -46,6 +46,13 @@ class ServiceMetrics:
                                   ["reason"], registry=self.registry)
         for reason in ("queue_full", "timeout", "body_budget"):  # export zeros, so rate() works from the start
             self.rejections.labels(reason)
+        self.video_jobs = Counter("model_service_video_jobs", "video jobs ended, by how they ended", ["state"],
+                                  registry=self.registry)
+        for state in ("done", "failed", "cancelled"):
+            self.video_jobs.labels(state)
+        # Every worker counts the same shared folder: the latest count stands for the service.
+        self.videos_queued = Gauge("model_service_videos_queued", "video jobs waiting for a runner",
+                                   registry=self.registry, multiprocess_mode="livemostrecent")
 
     def exposition(self) -> bytes:
         """The Prometheus text format: of all workers in multiprocess mode, else of this app."""

@@ -9,6 +9,7 @@ from colorize import __version__
 from colorize.photoio import MAX_PAGES
 from model_service.config import RENDER_SIZE_MAX, RENDER_SIZE_MIN
 from model_service.decode import ALLOWED_FORMATS
+from model_service.videos import spec as video_spec
 
 
 def _error(description: str, codes: list[str], retry_after: bool = False) -> dict[str, Any]:
@@ -162,6 +163,7 @@ def document(config: Mapping[str, Any], model_names: list[str], default_model: s
             "responses": {"200": {"description": "metrics", "content": text}}}},
         "/openapi.json": {"get": {"summary": "This document",
                                   "responses": {"200": _json("OpenAPI 3.1", {"type": "object"})}}},
+        **video_spec.paths(config, model, render_size, vividness),
     }
     schemas = {
         "Error": {"type": "object", "required": ["error"], "properties": {"error": {
@@ -169,7 +171,8 @@ def document(config: Mapping[str, Any], model_names: list[str], default_model: s
             "properties": {"code": {"type": "string"}, "message": {"type": "string"},
                            "models": {"type": ["array", "object"],
                                       "description": "unknown_model: the valid names; not_ready: each "
-                                                     "model's state"}}}}},
+                                                     "model's state"},
+                           "state": {"type": "string", "description": "not_done: the video job's state"}}}}},
         "Model": {"type": "object", "required": ["name", "version", "architecture", "default"], "properties": {
             "name": {"type": "string"}, "version": {"type": "string"}, "default": {"type": "boolean"},
             "hints": {"type": "boolean", "description": "whether it takes colour hints"},
@@ -179,8 +182,9 @@ def document(config: Mapping[str, Any], model_names: list[str], default_model: s
             "architecture": {"type": "object"},
             "training": {"type": "object"}, "metrics": {"type": "object"}, "metadata": {"type": "object"},
             "serving": {"type": "object"}}},
+        **video_spec.schemas(),
     }
     info = {"title": "colorize model service", "version": __version__,
-            "description": f"Colorization of black-and-white photos; models: {', '.join(model_names)} "
+            "description": f"Colorization of black-and-white photos and videos; models: {', '.join(model_names)} "
                            f"(default: {default_model})."}
     return {"openapi": "3.1.0", "info": info, "paths": paths, "components": {"schemas": schemas}}

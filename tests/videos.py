@@ -45,14 +45,16 @@ def _add_audio(output, seconds: float):
 
 def make_clip(path: str | Path, width: int = 96, height: int = 64, frames: int = 12, rate: int = 25,
               audio: bool = True, grey: bool = True, pix_fmt: str = "yuv420p", codec: str = "libx264",
-              rotation: int = 0, vfr: bool = False, container: str = "mp4") -> Path:
+              rotation: int = 0, vfr: bool = False, container: str = "mp4", faststart: bool = False) -> Path:
     """A clip of ``frames`` frames at ``rate`` fps; ``audio``: a 440 Hz AAC tone as long as the video;
     ``rotation``: a display matrix (a phone held upright); ``vfr``: frames 1 and 3 intervals apart in turn
-    (timestamps in ms), so the frame rate varies. ``container``: mp4, mov or mkv."""
+    (timestamps in ms), so the frame rate varies. ``container``: mp4, mov or mkv; ``faststart``: an MP4's index
+    (moov) before its media data, as for streaming, instead of after."""
     import av
 
     path = Path(path)
-    output = av.open(str(path), "w", format={"mkv": "matroska"}.get(container, container))
+    options = {"movflags": "+faststart"} if faststart else {}
+    output = av.open(str(path), "w", format={"mkv": "matroska"}.get(container, container), options=options)
     stream = output.add_stream(codec, rate=rate)
     stream.width, stream.height, stream.pix_fmt = width, height, pix_fmt
     if vfr:
@@ -105,6 +107,20 @@ def truncated_mp4(path: str | Path, keep: float = 0.5) -> Path:
     moov = data.find(b"moov")
     assert moov > 0 and data.find(b"mdat") < moov, "expected the moov atom after the media data"
     path.write_bytes(data[: int((moov - 4) * keep)])
+    return path
+
+
+def damaged_mp4(path: str | Path) -> Path:
+    """An MP4 whose header is whole but whose media data is overwritten with noise part of the way in: it opens
+    and probes as a good video, and its decoding breaks off."""
+    path = Path(path)
+    make_clip(path, frames=40, audio=False, faststart=True)
+    data = bytearray(path.read_bytes())
+    media = data.find(b"mdat")
+    assert data.find(b"moov") < media, "expected the index first"
+    start = media + (len(data) - media) // 2
+    data[start:start + 2000] = np.random.default_rng(0).integers(0, 256, 2000, dtype=np.uint8).tobytes()
+    path.write_bytes(bytes(data))
     return path
 
 

@@ -114,7 +114,9 @@ def probe(path: str | Path, limits: VideoLimits | None = None) -> VideoInfo:
         stream = container.streams.video[0]
         width, height = stream.codec_context.width, stream.codec_context.height
         if not width or not height:
-            raise UnreadableVideo("the video stream has no frame size (truncated or damaged?)")
+            # FFmpeg zeroes a size it refuses (over about 268 million pixels), so 65,535 x 65,535 arrives as 0 x 0
+            raise UnreadableVideo("the video stream declares no frame size that can be decoded (a damaged header, "
+                                  "or an absurd size such as 65,535 x 65,535)")
         if width * height > limits.max_pixels or max(width, height) > limits.max_side:
             raise VideoTooLarge(f"a frame is {width} x {height}; at most {limits.max_pixels:,} pixels and "
                                 f"{limits.max_side} a side are taken")

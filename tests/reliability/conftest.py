@@ -116,7 +116,8 @@ def start_middleware(model_url: str, log_path: Path, ready: str = "/readyz", **s
 
 @pytest.fixture(scope="session")
 def model_service(tiny_checkpoint, tmp_path_factory) -> Iterator[Server]:
-    server = start_model_service(tiny_checkpoint, tmp_path_factory.mktemp("model") / "model_service.log")
+    folder = tmp_path_factory.mktemp("model")
+    server = start_model_service(tiny_checkpoint, folder / "model_service.log", VIDEO_JOBS_DIR=folder / "videos")
     yield server
     server.stop()
 

@@ -25,7 +25,8 @@ from schemathesis.specs.openapi.checks import (  # noqa: E402
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_headers_conformance,
           response_schema_conformance]
 OPERATIONS = [("POST", "/v1/colorize"), ("GET", "/v1/models"), ("GET", "/healthz"), ("GET", "/readyz"),
-              ("GET", "/metrics"), ("GET", "/openapi.json")]
+              ("GET", "/metrics"), ("GET", "/openapi.json"), ("POST", "/v1/videos"),
+              ("GET", "/v1/videos/{job_id}"), ("DELETE", "/v1/videos/{job_id}"), ("GET", "/v1/videos/{job_id}/result")]
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +40,8 @@ def test_every_documented_operation_is_fuzzed(document):
 
 
 # Negative cases (requests the document forbids) exist only where there is something to get wrong.
-CASES = [(m, p, GenerationMode.POSITIVE) for m, p in OPERATIONS] + [("POST", "/v1/colorize", GenerationMode.NEGATIVE)]
+CASES = [(m, p, GenerationMode.POSITIVE) for m, p in OPERATIONS] + [
+    ("POST", path, GenerationMode.NEGATIVE) for path in ("/v1/colorize", "/v1/videos")]
 
 
 @pytest.mark.parametrize("method, path, mode", CASES, ids=[f"{m} {p} {mode}" for m, p, mode in CASES])
