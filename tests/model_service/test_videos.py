@@ -227,3 +227,25 @@ def test_video_settings_are_read_from_the_environment_and_checked():
         load_config({"VIDEO_MAX_QUEUED": "0"})
     with pytest.raises(ConfigError, match="VIDEO_STALE_S"):
         load_config({"VIDEO_STALE_S": "soon"})
+
+
+def test_an_unexpected_error_while_colouring_fails_the_job_with_a_generic_reason_and_the_runner_goes_on(
+        video_app, clip, monkeypatch):
+    real = runner_module.colorize_video
+    calls = []
+
+    def breaks_once(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 1:
+            raise RuntimeError("a bug deep inside")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(runner_module, "colorize_video", breaks_once)
+    app = video_app()
+    client = app.test_client()
+    _, broken = submit(client, clip)
+    failed = wait_for(client, broken["id"])
+    assert failed["state"] == "failed" and failed["error"]["code"] == "internal_error"
+    assert "a bug deep inside" not in failed["error"]["message"]  # the details go to the log, not to the client
+    _, good = submit(client, clip)
+    assert wait_for(client, good["id"])["state"] == "done"
