@@ -25,6 +25,7 @@ from colorize.video.stabilize import Stabilizer
 from colorize.video.stream import Sink, prefetch
 
 DEFAULT_BATCH = 8
+_WHOLE = 0.98  # of the frames an index counts, decoded: a decoder may drop a broken frame or two, not more
 # Y'CbCr from R'G'B' (Kr, Kb): the output's matrix is tagged in the stream (codec.VideoWriter).
 _KR_KB = {True: (0.299, 0.114), False: (0.2126, 0.0722)}
 
@@ -79,13 +80,14 @@ def colorize_video(source: str | Path, destination: str | Path, model: torch.nn.
                    hints: list[Hint] | None = None, batch_size: int = DEFAULT_BATCH, crf: int = DEFAULT_CRF,
                    preset: str = DEFAULT_PRESET, limits: VideoLimits | None = None, info: VideoInfo | None = None,
                    progress: Callable[[int, int], None] | None = None,
-                   should_stop: Callable[[], bool] | None = None) -> VideoReport:
+                   should_stop: Callable[[], bool] | None = None, threads: int = 0) -> VideoReport:
     """Colour ``source`` into an H.264 MP4 at ``destination`` (written beside it under a temporary name and
     renamed when whole). ``model``: as for colorize.pipeline.predict_ab; ``render_size``: None for the
     model's own; ``hints``: colour hints for the first frame (in its upright pixels), carried on by the
     stabilisation; ``stabilize`` False: each frame's own answer. ``progress(frames_done, frames_total)``
-    after each batch (total 0 when unknown); ``should_stop()`` True: Cancelled. VideoError (colorize.video)
-    for a file that is not a video the limits take."""
+    after each batch (total 0 when unknown); ``should_stop()`` True: Cancelled; ``threads``: the encoder's
+    (0: one per core; a service with several workers gives each its share). VideoError (colorize.video) for a
+    file that is not a video the limits take, or whose stream breaks off (UnreadableVideo)."""
     import av
 
     info = info or probe(source, limits)
@@ -105,7 +107,7 @@ def colorize_video(source: str | Path, destination: str | Path, model: torch.nn.
         full_range = video.codec_context.pix_fmt in ("yuvj420p", "yuvj422p", "yuvj444p") or \
             int(video.codec_context.color_range or 0) == 2
         writer = VideoWriter(partial, info.width, info.height, video, rotation=info.rotation, full_range=full_range,
-                             audio=audio, crf=crf, preset=preset)
+                             audio=audio, crf=crf, preset=preset, threads=threads)
         report.audio = "none" if audio is None else "copied" if writer.audio_copied else "encoded"
         sink = Sink(depth=2 * batch_size)
         frames = read_frames(container, on_audio=(lambda packet: sink.call(writer.write_audio, packet))
@@ -139,6 +141,10 @@ def colorize_video(source: str | Path, destination: str | Path, model: torch.nn.
             report.frames += len(batch)
             if progress is not None:
                 progress(report.frames, max(info.frames, report.frames))
+        if video.frames and report.frames < video.frames * _WHOLE - 1:
+            # MP4 and MOV count their frames in the index; FFmpeg ends quietly where the data does
+            raise UnreadableVideo(f"the video breaks off after {report.frames:,} of its {video.frames:,} frames "
+                                  "(the file is cut short or damaged)")
         sink.call(_timed_write, writer, timings, None, None, None, None)
         sink.close()
         os.replace(partial, destination)

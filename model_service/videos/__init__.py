@@ -39,7 +39,7 @@ def init_app(app: Flask, models: ModelRegistry, metrics: ServiceMetrics) -> Vide
                      stale_s=config["VIDEO_STALE_S"], max_attempts=config["VIDEO_MAX_ATTEMPTS"],
                      ttl_s=config["VIDEO_RESULT_TTL_S"], on_end=lambda state: metrics.video_jobs.labels(state).inc())
     limits = limits_of(config)
-    runner = VideoRunner(store, models, limits, poll_s=config["VIDEO_POLL_S"])
+    runner = VideoRunner(store, models, limits, poll_s=config["VIDEO_POLL_S"], threads=config["MODEL_THREADS"])
     runner.on_poll = lambda: metrics.videos_queued.set(store.queued())
     service = VideoService(store, limits, runner)
     app.extensions["model_service.videos"] = service

@@ -93,8 +93,10 @@ class Attempt:
 class VideoRunner:
     """Claims and colours video jobs in a thread (``start``); ``run_once`` runs one in the caller's thread."""
 
-    def __init__(self, store: JobStore, models: ModelRegistry, limits: VideoLimits, poll_s: float = 1.0):
+    def __init__(self, store: JobStore, models: ModelRegistry, limits: VideoLimits, poll_s: float = 1.0,
+                 threads: int = 0):
         self.store, self.models, self.limits, self.poll_s = store, models, limits, poll_s
+        self.threads = threads  # the encoder's: this worker's share of the cores, as the model's (MODEL_THREADS)
         self.owner = this_process()
         self.heartbeat_s = store.stale_s / 6
         self.on_poll: Callable[[], None] | None = None  # called after each look for work (the queued gauge)
@@ -155,7 +157,8 @@ class VideoRunner:
             report = colorize_video(folder / INPUT_FILE, folder / RESULT_FILE, model,
                                     render_size=options.get("render_size") or predictor.render_size,
                                     stabilize=options.get("stabilize", True), vividness=options.get("vividness"),
-                                    limits=self.limits, progress=attempt.progress, should_stop=attempt.stopping)
+                                    limits=self.limits, progress=attempt.progress, should_stop=attempt.stopping,
+                                    threads=self.threads)
         except Cancelled:
             if attempt.cancelled:
                 self.store.discard(job["id"], self.owner)

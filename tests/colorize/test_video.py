@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from colorize import lab
-from colorize.video import Cancelled, NotAVideo, colorize_video, probe
+from colorize.video import Cancelled, NotAVideo, UnreadableVideo, colorize_video, probe
 from tests.videos import make_clip, text_file
 
 
@@ -149,3 +149,14 @@ def test_the_frame_rate_is_the_inputs(tmp_path):
                    ConstantColour(), render_size=32)
     with av.open(str(tmp_path / "out.mp4")) as container:
         assert container.streams.video[0].average_rate == Fraction(24)
+
+
+def test_a_film_cut_short_after_its_index_fails_rather_than_ending_early(tmp_path):
+    whole = tmp_path / "whole.mp4"  # this project's own output: its index (moov) comes first
+    colorize_video(make_clip(tmp_path / "film.mp4", frames=40, audio=False), whole, ConstantColour(), render_size=32)
+    data = whole.read_bytes()
+    assert data.find(b"moov") < data.find(b"mdat")
+    (tmp_path / "cut.mp4").write_bytes(data[: len(data) * 6 // 10])
+    with pytest.raises(UnreadableVideo, match="breaks off after"):
+        colorize_video(tmp_path / "cut.mp4", tmp_path / "out.mp4", ConstantColour(), render_size=32)
+    assert not (tmp_path / "out.mp4").exists()
