@@ -28,7 +28,8 @@ def clip_frame(index: int, width: int, height: int, grey: bool = True) -> np.nda
     return np.clip(rgb, 0, 255).astype(np.uint8)
 
 
-def _add_audio(output, seconds: float):
+def add_audio(output, seconds: float):
+    """A mono AAC stream on ``output`` and the frames of a 440 Hz tone ``seconds`` long, to encode into it."""
     import av
 
     stream = output.add_stream("aac", rate=AUDIO_RATE)
@@ -67,7 +68,7 @@ def make_clip(path: str | Path, width: int = 96, height: int = 64, frames: int =
         stamps.append(pts)
         pts += step * (1 if index % 2 == 0 else 3) if vfr else 1
     seconds = (stamps[-1] / 1000 + 0.1) if vfr else frames / rate
-    audio_stream, audio_frames = _add_audio(output, seconds) if audio else (None, [])
+    audio_stream, audio_frames = add_audio(output, seconds) if audio else (None, [])
     for index, stamp in enumerate(stamps):
         frame = av.VideoFrame.from_ndarray(clip_frame(index, width, height, grey), format="rgb24")
         frame = frame.reformat(format=pix_fmt)
@@ -130,7 +131,7 @@ def audio_only(path: str | Path, seconds: float = 0.5) -> Path:
 
     path = Path(path)
     output = av.open(str(path), "w", format="mp4")
-    stream, frames = _add_audio(output, seconds)
+    stream, frames = add_audio(output, seconds)
     for frame in frames:
         output.mux(stream.encode(frame))
     output.mux(stream.encode(None))

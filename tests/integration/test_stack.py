@@ -93,3 +93,73 @@ def test_model_outage_answers_503_then_recovers(web, stack):
         time.sleep(1)
     assert response.status_code == 200, response.text[:500]
     assert Image.open(io.BytesIO(response.content)).size == (512, 384)
+
+
+def grey_film(path, frames: int = 750, size: tuple[int, int] = (640, 360)):
+    """30 s of a camera panning across the astronaut, in black and white, with a 440 Hz tone."""
+    import av
+    from skimage import data
+
+    from tests.videos import add_audio
+
+    photo = np.asarray(Image.fromarray(data.astronaut()).convert("L").resize((1024, 1024)))
+    width, height = size
+    output = av.open(str(path), "w")
+    stream = output.add_stream("libx264", rate=25)
+    stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+    sound, samples = add_audio(output, frames / 25)
+    for index in range(frames):
+        left = int((1024 - width) * index / frames)
+        grey = np.repeat(photo[300:300 + height, left:left + width, None], 3, axis=2)
+        output.mux(stream.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(grey), format="rgb24")))
+    output.mux(stream.encode(None))
+    for sample in samples:
+        output.mux(sound.encode(sample))
+    output.mux(sound.encode(None))
+    output.close()
+    return path
+
+
+def _video_job(web, stack, clip, timeout: float = 300) -> dict:
+    with open(clip, "rb") as file:
+        posted = web.post(f"{stack.web_url}/api/videos", files={"video": ("film.mp4", file, "video/mp4")},
+                          timeout=120)
+    assert posted.status_code == 202, posted.text[:500]
+    return posted.json()
+
+
+def _wait_done(web, stack, job: dict, timeout: float = 300) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        state = web.get(stack.web_url + job["url"], timeout=10)
+        if state.status_code == 200 and state.json()["state"] in ("done", "failed"):
+            return state.json()
+        time.sleep(1)
+    pytest.fail(f"the video job did not end in {timeout} s: {state.text[:300]}")
+
+
+def test_colours_a_film_with_its_sound_and_the_job_survives_a_restart(web, stack, tmp_path):
+    import av
+
+    clip = grey_film(tmp_path / "film.mp4")
+    job = _video_job(web, stack, clip)
+    deadline = time.monotonic() + 120
+    while web.get(stack.web_url + job["url"], timeout=10).json()["state"] != "running":
+        assert time.monotonic() < deadline, "the job never started"
+        time.sleep(0.5)
+    stack.container("model").restart(timeout=10)  # the job's worker dies with its container
+    stack.wait_healthy("model", timeout=180)
+    state = _wait_done(web, stack, job)
+    assert state["state"] == "done", state
+    assert state["attempts"] >= 2  # run again from the start by the new container, from the volume
+    result = web.get(stack.web_url + state["result_url"], timeout=60)
+    assert result.status_code == 200 and result.headers["Content-Type"] == "video/mp4"
+    (tmp_path / "out.mp4").write_bytes(result.content)
+    with av.open(str(tmp_path / "out.mp4")) as container:
+        assert [s.type for s in container.streams] == ["video", "audio"]
+        frames = list(container.decode(video=0))
+    assert len(frames) == 750 and (frames[0].width, frames[0].height) == (640, 360)
+    lab_out = rgb2lab(frames[375].to_ndarray(format="rgb24"))
+    assert np.hypot(lab_out[..., 1], lab_out[..., 2]).mean() > 1.0, "the film is still grey"
+    seek = web.get(stack.web_url + state["result_url"], headers={"Range": "bytes=100-199"}, timeout=60)
+    assert seek.status_code == 206 and seek.content == result.content[100:200]
