@@ -73,7 +73,7 @@ def test_a_multipart_upload_with_options_is_coloured_and_named_after_the_file(vi
     job_id = answer.get_json()["id"]
     assert wait_for(client, job_id)["state"] == "done"
     result = client.get(f"/v1/videos/{job_id}/result")
-    assert "Grandpas_wedding-colour.mp4" in result.headers["Content-Disposition"]
+    assert "Grandpas_wedding-colorized.mp4" in result.headers["Content-Disposition"]
     assert len(decode(result.data)[0]) == 12
 
 
