@@ -94,6 +94,6 @@ def receive_multipart(stream: IO[bytes], boundary: str | None, folder: Path, lim
 
 
 def result_name(filename: str | None, job_id: str) -> str:
-    """The download's file name: the upload's stem with ``-colorized.mp4`` (as a photo's answer is named), else one from the job's id."""
+    """The download's name: the upload's stem with ``-colorized.mp4`` (as photos), else one from the job's id."""
     stem = secure_filename(Path(filename or "").stem)[:80]
     return f"{stem or 'video-' + job_id[:8]}-colorized.mp4"
