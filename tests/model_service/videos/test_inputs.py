@@ -7,7 +7,7 @@ from __future__ import annotations
 import av
 import pytest
 
-from tests.model_service.video_jobs import decode, job_folders, submit, wait_for
+from tests.model_service.videos.jobs import decode, job_folders, submit, wait_for
 from tests.videos import (
     absurd_size,
     audio_only,

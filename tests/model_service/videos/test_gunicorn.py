@@ -12,7 +12,7 @@ import pytest
 import requests
 
 from benchmarks.processes import child_pids
-from tests.model_service.video_jobs import decode
+from tests.model_service.videos.jobs import decode
 from tests.reliability.conftest import model_service_env, start_gunicorn, wait_until
 from tests.videos import make_clip
 

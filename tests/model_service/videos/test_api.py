@@ -11,7 +11,7 @@ import time
 import pytest
 
 from model_service.videos import runner as runner_module
-from tests.model_service.video_jobs import decode, job_folders, submit, wait_for
+from tests.model_service.videos.jobs import decode, job_folders, submit, wait_for
 from tests.videos import make_clip
 
 

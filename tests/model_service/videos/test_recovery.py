@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.model_service.video_jobs import decode, submit, wait_for
+from tests.model_service.videos.jobs import decode, submit, wait_for
 from tests.videos import make_clip
 
 
