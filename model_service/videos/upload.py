@@ -17,7 +17,9 @@ from model_service.gate import Busy
 
 CHUNK = 1 << 20
 FIELD = "video"
-MAX_FORM_FIELD_BYTES = 64 << 10  # the options beside the file: a few short strings
+# The options beside the file are a few short strings, but Werkzeug holds its decoder's buffer to this bound
+# too, and a file's data passes through that buffer a read chunk at a time: keep it well above CHUNK.
+MAX_FORM_FIELD_BYTES = 4 * CHUNK
 MAX_FORM_PARTS = 16
 
 
