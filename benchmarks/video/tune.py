@@ -78,13 +78,18 @@ def network_answers(clip: Clip, model, render_size: int, workdir: Path, batch: i
     return Answers(clip, resized(clip, size), lightness, ab, truth)
 
 
-def stabilised(answers: Answers, **constants) -> tuple[list[np.ndarray], int]:
+def stabilised(answers: Answers, **constants) -> tuple[list[np.ndarray], int, list[float], list[float]]:
+    """The stabiliser's answers, the cuts it counted, and the share of pixels that followed in each frame
+    within a shot and in each frame after a cut."""
     from colorize.video.stabilize import Stabilizer
 
-    stabilizer = Stabilizer(**constants)
-    out = [stabilizer.step(answers.lightness[t].astype(np.float32), answers.ab[t].astype(np.float32))
-           for t in range(len(answers.ab))]
-    return out, stabilizer.cuts
+    stabilizer, out, within, across = Stabilizer(**constants), [], [], []
+    cuts = set(answers.clip.cuts)
+    for t in range(len(answers.ab)):
+        out.append(stabilizer.step(answers.lightness[t].astype(np.float32), answers.ab[t].astype(np.float32)))
+        if t:
+            (across if t in cuts else within).append(stabilizer.following)
+    return out, stabilizer.cuts, within, across
 
 
 def proxy_scores(answers: Answers, frames: list[np.ndarray]) -> dict:
@@ -99,16 +104,19 @@ def proxy_scores(answers: Answers, frames: list[np.ndarray]) -> dict:
 
 def evaluate(answers: list[Answers], constants: dict) -> dict:
     """Per clip and in all, for one setting: flicker and PSNR per-frame and stabilised, cuts found."""
-    rows = []
+    rows, within, across = [], [], []
     for a in answers:
         raw = proxy_scores(a, [a.ab[t].astype(np.float32) for t in range(len(a.ab))])
-        frames, cuts = stabilised(a, **constants)
+        frames, cuts, following, after_cut = stabilised(a, **constants)
+        within, across = within + following, across + after_cut
         rows.append({"clip": a.clip.name, "kind": a.clip.kind, "cuts": len(a.clip.cuts), "found": cuts,
                      "per_frame": raw, "stabilised": proxy_scores(a, frames)})
     ratio = np.mean([r["stabilised"]["flicker"] for r in rows]) / np.mean([r["per_frame"]["flicker"] for r in rows])
     return {"constants": constants, "flicker_ratio": float(ratio),
             "psnr_change": float(np.mean([r["stabilised"]["psnr"] - r["per_frame"]["psnr"] for r in rows])),
-            "cuts_right": sum(r["found"] == r["cuts"] for r in rows), "clips": len(rows), "rows": rows}
+            "cuts_right": sum(r["found"] == r["cuts"] for r in rows), "clips": len(rows),
+            "following_in_a_shot_min": min(within), "following_after_a_cut_max": max(across, default=0.0),
+            "rows": rows}
 
 
 def _grid(specs: list[str]) -> list[dict]:
@@ -150,10 +158,12 @@ def main(argv: list[str] | None = None) -> int:
         answers = [network_answers(clip, model, render_size, Path(workdir)) for clip in clips]
     results = [evaluate(answers, constants) for constants in (_grid(args.grid) or [{}])]
     lines = [f"# Stabilisation on held-out clips ({title}; {len(clips)} clips)", "",
-             "| constants | flicker, stabilised / per-frame | PSNR change (dB) | cuts right |", "|---|---:|---:|---:|"]
+             "| constants | flicker, stabilised / per-frame | PSNR change (dB) | cuts right | fewest following in "
+             "a shot | most following after a cut |", "|---|---:|---:|---:|---:|---:|"]
     for r in results:
         lines.append(f"| {r['constants'] or 'defaults'} | {r['flicker_ratio']:.3f} | {r['psnr_change']:+.3f} | "
-                     f"{r['cuts_right']} of {r['clips']} |")
+                     f"{r['cuts_right']} of {r['clips']} | {r['following_in_a_shot_min']:.2f} | "
+                     f"{r['following_after_a_cut_max']:.3f} |")
     save_results(args.out, "video_tune", {"machine": info, "frames": args.frames, **film, "results": results},
                  "\n".join(lines) + "\n")
     return 0
