@@ -69,9 +69,13 @@ class BodyBudget:
     """WSGI middleware: at most ``limit`` bytes of request bodies admitted at once."""
 
     def __init__(self, app: Callable, limit: int, max_body: int, retry_after: int | str,
-                 on_reject: Callable[[], None] | None = None, setting: str = "MAX_BODY_BYTES"):
+                 on_reject: Callable[[], None] | None = None, setting: str = "MAX_BODY_BYTES",
+                 streamed: Iterable[tuple[str, str]] = ()):
         self.app, self.limit, self.max_body, self.retry_after = app, limit, max_body, retry_after
         self.on_reject, self.setting = on_reject, setting  # setting: named in the 503's message
+        # (method, path) of routes that stream their bodies to disk (video uploads): bounded by their own limit,
+        # never held in memory, so passed through without a reservation
+        self.streamed = frozenset(streamed)
         self.held = 0  # bytes reserved by the requests admitted and not yet answered
         self._lock = threading.Lock()
 
@@ -86,6 +90,8 @@ class BodyBudget:
         return self.max_body if "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower() else 0
 
     def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
+        if (environ.get("REQUEST_METHOD"), environ.get("PATH_INFO")) in self.streamed:
+            return self.app(environ, start_response)
         size = self._size(environ)
         if not size or size > self.max_body:  # nothing to hold, or the app answers 413 without reading it
             return self.app(environ, start_response)

@@ -95,8 +95,9 @@ def create_app(config: dict | None = None) -> Flask:
     if limit < largest:
         raise ValueError(f"FLASK_MAX_BODY_BYTES={limit} is below FLASK_MAX_CONTENT_LENGTH={largest}: an upload "
                          "of the largest size would never be admitted")
-    budget = BodyBudget(app.wsgi_app, limit, largest, RETRY_AFTER, setting="FLASK_MAX_BODY_BYTES")
-    app.wsgi_app = videos.BudgetBypass(budget, app.wsgi_app)
+    # video uploads are spooled to disk, bounded by FLASK_MAX_VIDEO_BYTES: outside the budget
+    app.wsgi_app = BodyBudget(app.wsgi_app, limit, largest, RETRY_AFTER, setting="FLASK_MAX_BODY_BYTES",
+                              streamed=[("POST", videos.UPLOAD_PATH)])
     return app
 
 

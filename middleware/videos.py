@@ -12,7 +12,6 @@ import os
 import re
 import shutil
 import tempfile
-from collections.abc import Callable, Iterable
 from typing import IO
 
 from flask import Blueprint, Response, current_app, jsonify, request, url_for
@@ -30,18 +29,6 @@ FORM_ALLOWANCE = 1 << 20
 _CHUNK = 1 << 20
 _TRUE, _FALSE = {"true", "1", "yes", "on"}, {"false", "0", "no", "off"}
 
-
-class BudgetBypass:
-    """WSGI: a video upload goes straight to the app (it is spooled to disk, bounded by MAX_VIDEO_BYTES);
-    every other request through ``budget``, the photos' byte budget."""
-
-    def __init__(self, budget: Callable, app: Callable):
-        self.budget, self.app = budget, app
-
-    def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
-        if environ.get("REQUEST_METHOD") == "POST" and environ.get("PATH_INFO") == UPLOAD_PATH:
-            return self.app(environ, start_response)
-        return self.budget(environ, start_response)
 
 
 @bp.app_template_filter("bytes_text")

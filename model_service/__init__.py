@@ -32,9 +32,10 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     Image.MAX_IMAGE_PIXELS = max(Image.MAX_IMAGE_PIXELS or 0, app.config["MAX_PIXELS"])
 
     service_metrics = metrics.init_app(app)
-    budget = BodyBudget(app.wsgi_app, app.config["MAX_BODY_BYTES"], app.config["MAX_UPLOAD_BYTES"],
-                        app.config["RETRY_AFTER"], service_metrics.rejections.labels("body_budget").inc)
-    app.wsgi_app = videos.BudgetBypass(budget, app.wsgi_app)  # video uploads stream to disk, bounded on their own
+    # video uploads stream to disk, bounded on their own (VIDEO_MAX_BYTES): outside the budget
+    app.wsgi_app = BodyBudget(app.wsgi_app, app.config["MAX_BODY_BYTES"], app.config["MAX_UPLOAD_BYTES"],
+                              app.config["RETRY_AFTER"], service_metrics.rejections.labels("body_budget").inc,
+                              streamed=[("POST", videos.PREFIX)])
     models = ModelRegistry.from_config(app.config)
     app.extensions["model_service"] = models
     errors.init_app(app)

@@ -3,7 +3,6 @@ runner thread per worker that colours them with colorize.video (runner.py)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -48,15 +47,3 @@ def init_app(app: Flask, models: ModelRegistry, metrics: ServiceMetrics) -> Vide
         runner.start()
     return service
 
-
-class BudgetBypass:
-    """WSGI: a video upload goes straight to ``app`` (streamed to disk, bounded by VIDEO_MAX_BYTES); every other
-    request through ``budget`` (colorize.bodies.BodyBudget, which reserves a body's whole length in memory)."""
-
-    def __init__(self, budget: Callable, app: Callable):
-        self.budget, self.app = budget, app
-
-    def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
-        if environ.get("REQUEST_METHOD") == "POST" and environ.get("PATH_INFO") == PREFIX:
-            return self.app(environ, start_response)
-        return self.budget(environ, start_response)

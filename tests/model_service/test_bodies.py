@@ -24,7 +24,7 @@ def post(app, body: bytes):
 
 
 def test_a_body_that_fits_is_admitted_and_its_reservation_ends_with_the_answer(budget_app):
-    budget: BodyBudget = budget_app.wsgi_app.budget  # video uploads bypass it (model_service.videos)
+    budget: BodyBudget = budget_app.wsgi_app
     response = post(budget_app, photo_bytes())
     assert response.status_code == 200
     response.close()
@@ -32,7 +32,7 @@ def test_a_body_that_fits_is_admitted_and_its_reservation_ends_with_the_answer(b
 
 
 def test_a_body_past_the_budget_is_a_503_busy_with_retry_after_and_nothing_held(budget_app):
-    budget: BodyBudget = budget_app.wsgi_app.budget  # video uploads bypass it (model_service.videos)
+    budget: BodyBudget = budget_app.wsgi_app
     body = photo_bytes()
     budget.held = LIMIT - len(body) + 1  # other requests hold all but one byte too few
     try:

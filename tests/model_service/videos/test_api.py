@@ -215,6 +215,16 @@ def test_a_multipart_upload_of_many_megabytes_is_taken(video_app, clip, tmp_path
     assert answer.status_code == 202, answer.get_json()
 
 
+def test_a_video_is_admitted_while_photos_hold_the_whole_body_budget(video_app, clip):
+    # within the photo bounds, so only the budget's exemption of video uploads lets it through
+    size = len(clip.read_bytes())
+    app = video_app(runner=False, MAX_UPLOAD_BYTES=size, MAX_BODY_BYTES=size)
+    app.wsgi_app.held = size  # photos in flight hold all of it
+    status, answer = submit(app.test_client(), clip)
+    assert status == 202, answer
+    assert app.wsgi_app.held == size
+
+
 @pytest.mark.parametrize("setting, value, words", [
     ("VIDEO_MAX_PIXELS", 96 * 64 - 1, "a frame is 96 x 64"),
     ("VIDEO_MAX_DURATION_S", 0.2, "lasts"),
