@@ -123,9 +123,8 @@ def fake_model_service() -> Flask:
 
 
 @contextmanager
-def serve(app: Flask, port: int = 0) -> Iterator[str]:
-    """Run a WSGI app on 127.0.0.1 in a thread; yields its URL."""
-    server = make_server("127.0.0.1", port, app, threaded=True)
+def _running(server) -> Iterator[str]:
+    """``server`` answering on a thread until the block ends; yields its URL."""
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
@@ -133,6 +132,13 @@ def serve(app: Flask, port: int = 0) -> Iterator[str]:
     finally:
         server.shutdown()
         server.server_close()
+
+
+@contextmanager
+def serve(app: Flask, port: int = 0) -> Iterator[str]:
+    """Run a WSGI app on 127.0.0.1 in a thread; yields its URL."""
+    with _running(make_server("127.0.0.1", port, app, threaded=True)) as url:
+        yield url
 
 
 @contextmanager
@@ -147,14 +153,8 @@ def serve_plain(app) -> Iterator[str]:
         def log_message(self, *args) -> None:
             pass
 
-    server = wsgiref_server("127.0.0.1", 0, app, server_class=Server, handler_class=Quiet)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with _running(wsgiref_server("127.0.0.1", 0, app, server_class=Server, handler_class=Quiet)) as url:
+        yield url
 
 
 class FakeVideoService:
