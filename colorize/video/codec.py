@@ -129,12 +129,10 @@ class VideoWriter:
         for plane, data in zip(frame.planes, (y, cb, cr), strict=True):
             np.frombuffer(plane, np.uint8).reshape(plane.height, plane.line_size)[:, : plane.width] = data
         if pts is None or (self._last_pts is not None and pts <= self._last_pts):
-            pts = None if self._last_pts is None else self._last_pts + 1  # a stream with no or repeated stamps
-        frame.pts, frame.time_base = pts, self.time_base
+            pts = 0 if self._last_pts is None else self._last_pts + 1  # a stream with no or repeated stamps
+        frame.pts = self._last_pts = pts
+        frame.time_base = self.time_base
         frame.color_range = 2 if self.full_range else 1
-        self._last_pts = frame.pts if frame.pts is not None else 0
-        if frame.pts is None:
-            frame.pts = 0
         self.output.mux(self.stream.encode(frame))
 
     def close(self) -> None:
